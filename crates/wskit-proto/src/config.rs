@@ -1,0 +1,82 @@
+//! Limits and settings of a connection.
+
+use crate::deflate::DeflateConfig;
+
+/// Limits and settings shared by both roles. A by-value builder: every setter returns `Self`.
+///
+/// # Example
+/// ```
+/// use wskit_proto::Config;
+/// let config = Config::default().max_message_size(1 << 20);
+/// assert_eq!(config.max_message_size_limit(), 1 << 20);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) max_frame_size: usize,
+    pub(crate) max_message_size: usize,
+    pub(crate) fragment_charge: usize,
+    pub(crate) deflate: Option<DeflateConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            fragment_charge: 64,
+            deflate: Some(DeflateConfig::default()),
+        }
+    }
+}
+
+impl Config {
+    /// The largest frame payload accepted; a larger declared length closes with 1009 before
+    /// anything is read or allocated. Default: 16 MiB.
+    #[must_use]
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// The largest message accepted, counted after decompression; a larger one closes with
+    /// 1009. Default: 64 MiB.
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The least each fragment is charged against the message size limit, so a message made
+    /// of many tiny fragments cannot cost more memory than the limit suggests. Default: 64.
+    #[must_use]
+    pub fn fragment_charge(mut self, bytes: usize) -> Self {
+        self.fragment_charge = bytes;
+        self
+    }
+
+    /// permessage-deflate: what a server accepts or a client offers; `None` turns it off.
+    /// Default: on, with [`DeflateConfig::default`].
+    #[must_use]
+    pub fn deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.deflate = deflate;
+        self
+    }
+
+    /// The configured message size limit.
+    #[must_use]
+    pub fn max_message_size_limit(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// The configured frame size limit.
+    #[must_use]
+    pub fn max_frame_size_limit(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// The permessage-deflate settings, if enabled.
+    #[must_use]
+    pub fn deflate_config(&self) -> Option<&DeflateConfig> {
+        self.deflate.as_ref()
+    }
+}

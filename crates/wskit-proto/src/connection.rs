@@ -1,0 +1,637 @@
+//! The WebSocket connection state machine (RFC 6455 §5–§7), after the opening handshake.
+//!
+//! # Using it
+//!
+//! 1. Append bytes read from the transport to a `BytesMut` and call [`Connection::read`] until
+//!    it returns `Ok(None)` (more bytes needed). Each call yields at most one [`Message`]. The
+//!    payload of an unfragmented, uncompressed message is split off the caller's buffer, so
+//!    it reaches the application without a copy.
+//! 2. Queue messages with [`Connection::send`] and friends.
+//! 3. Write out [`Connection::outbox`] (a [`bytes::Buf`]) whenever it is not empty; pongs and
+//!    close replies are queued there by `read` itself.
+//! 4. When [`Connection::is_closed`] turns true and the outbox is empty, close the transport.
+//!
+//! # Closing
+//!
+//! ```text
+//!            send close                      peer's close
+//!   Open ───────────────────▶ CloseSent ─────────────────────▶ Closed
+//!     │                                                           ▲
+//!     │ peer's close (we queue the echo)  /  protocol violation   │
+//!     └───────────────────────────────────────────────────────────┘
+//!       (a violation queues a close frame with its code)
+//! ```
+//!
+//! Timing (how long to wait for the peer's close) belongs to the I/O layer: this type never
+//! reads a clock.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::close::CloseFrame;
+use crate::config::Config;
+use crate::deflate::{DeflateCodec, DeflateParams};
+use crate::error::{Error, ProtocolError};
+use crate::frame::FrameHeader;
+use crate::mask::apply_mask;
+use crate::message::{Message, Utf8Bytes};
+use crate::opcode::OpCode;
+use crate::outbox::{COPY_THRESHOLD, Outbox};
+use crate::role::Role;
+use crate::utf8::Utf8Validator;
+
+/// Where the closing handshake stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    CloseSent,
+    /// The closing handshake is over (or the connection failed): flush the outbox and close
+    /// the transport.
+    Closed,
+}
+
+/// One end of a WebSocket connection, without I/O.
+///
+/// # Example
+/// ```
+/// use bytes::{Buf, BytesMut};
+/// use wskit_proto::{Config, Connection, Message};
+///
+/// let mut client = Connection::client(Config::default(), None, 7);
+/// let mut server = Connection::server(Config::default(), None);
+/// client.send(Message::text("hello")).unwrap();
+///
+/// let mut wire = BytesMut::new();
+/// let outbox = client.outbox();
+/// wire.extend_from_slice(&outbox.copy_to_bytes(outbox.remaining()));
+/// assert_eq!(server.read(&mut wire).unwrap(), Some(Message::text("hello")));
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    config: Config,
+    deflate: Option<DeflateCodec>,
+    state: State,
+    frame: Option<InFrame>,
+    message: Option<InMessage>,
+    outbox: Outbox,
+    mask_state: u64,
+    peer_close: Option<CloseFrame>,
+}
+
+/// The frame being received.
+#[derive(Debug)]
+struct InFrame {
+    opcode: OpCode,
+    fin: bool,
+    compressed: bool,
+    mask: Option<[u8; 4]>,
+    header_len: usize,
+    payload_len: usize,
+    /// Payload bytes already unmasked (and UTF-8 checked) in place in the read buffer.
+    processed: usize,
+}
+
+/// The data message being received.
+#[derive(Debug)]
+struct InMessage {
+    opcode: OpCode,
+    compressed: bool,
+    data: Vec<u8>,
+    frames: usize,
+    charged: usize,
+    utf8: Utf8Validator,
+}
+
+// ===== impl Connection =====
+
+impl Connection {
+    /// A client end. `mask_seed` seeds the generator of masking keys; pass random bits.
+    #[must_use]
+    pub fn client(config: Config, deflate: Option<DeflateParams>, mask_seed: u64) -> Self {
+        let mut conn = Self::new(Role::Client, config, deflate);
+        conn.mask_state = mask_seed;
+        conn
+    }
+
+    /// A server end.
+    #[must_use]
+    pub fn server(config: Config, deflate: Option<DeflateParams>) -> Self {
+        Self::new(Role::Server, config, deflate)
+    }
+
+    fn new(role: Role, config: Config, deflate: Option<DeflateParams>) -> Self {
+        let deflate = deflate.map(|params| {
+            let settings = config.deflate.clone().unwrap_or_default();
+            DeflateCodec::new(params, role, &settings)
+        });
+        Self {
+            role,
+            config,
+            deflate,
+            state: State::Open,
+            frame: None,
+            message: None,
+            outbox: Outbox::default(),
+            mask_state: 0,
+            peer_close: None,
+        }
+    }
+
+    /// Our role.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the closing handshake stands.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether the closing handshake is over (or the connection failed).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Whether permessage-deflate is in use.
+    #[must_use]
+    pub fn is_compressed(&self) -> bool {
+        self.deflate.is_some()
+    }
+
+    /// The peer's close frame, once received.
+    #[must_use]
+    pub fn peer_close(&self) -> Option<&CloseFrame> {
+        self.peer_close.as_ref()
+    }
+
+    /// The bytes waiting to be written to the transport.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    /// How many more bytes the frame being received needs (0 when between frames), so the
+    /// caller can size its next read. Never more than the frame size limit.
+    #[must_use]
+    pub fn bytes_wanted(&self, buf: &BytesMut) -> usize {
+        self.frame
+            .as_ref()
+            .map_or(0, |f| (f.header_len + f.payload_len).saturating_sub(buf.len()))
+    }
+
+    /// Processes bytes from the transport held in `buf`, consuming what it uses.
+    ///
+    /// Returns the next message, or `Ok(None)` when more bytes are needed. Pings are answered
+    /// (the pong is queued in the outbox) and also returned. A close frame from the peer is
+    /// answered and returned as [`Message::Close`]; after it the connection is closed.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the peer broke the protocol: a close frame with the matching
+    /// code is queued and the connection is closed. [`Error::Closed`] once closed.
+    pub fn read(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, Error> {
+        if self.state == State::Closed {
+            return Err(Error::Closed);
+        }
+        loop {
+            match self.read_frame(buf) {
+                Ok(Some(Step::Message(msg))) => return Ok(Some(msg)),
+                Ok(Some(Step::Continue)) => {}
+                Ok(None) => return Ok(None),
+                Err(err) => return Err(self.fail(err)),
+            }
+        }
+    }
+
+    /// Queues a message. Text and binary messages are compressed when permessage-deflate is in
+    /// use; [`Message::Close`] starts the closing handshake.
+    ///
+    /// # Errors
+    /// [`Error::Closing`] or [`Error::Closed`] once a close frame was sent, and the errors of
+    /// [`Connection::close`] and [`Connection::ping`].
+    pub fn send(&mut self, msg: Message) -> Result<(), Error> {
+        match msg {
+            Message::Text(text) => self.send_data(OpCode::Text, text.into_bytes()),
+            Message::Binary(data) => self.send_data(OpCode::Binary, data),
+            Message::Ping(data) => self.ping(&data),
+            Message::Pong(data) => self.pong(&data),
+            Message::Close(frame) => self.close(frame),
+        }
+    }
+
+    /// Queues a ping with `payload` (at most 125 bytes).
+    ///
+    /// # Errors
+    /// [`Error::ControlPayloadTooLarge`], or the connection is closing or closed.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues an unsolicited pong with `payload` (at most 125 bytes).
+    ///
+    /// # Errors
+    /// [`Error::ControlPayloadTooLarge`], or the connection is closing or closed.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    /// Starts the closing handshake: queues a close frame (with no status when `frame` is
+    /// `None`). Further messages from the peer are still read until its close arrives.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCloseCode`] for a code that may not be sent, [`Error::ControlPayloadTooLarge`]
+    /// for a reason over 123 bytes, [`Error::Closing`] or [`Error::Closed`].
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        self.check_open()?;
+        let mut payload = Vec::new();
+        if let Some(frame) = &frame {
+            if !frame.code.is_sendable() {
+                return Err(Error::InvalidCloseCode(frame.code.into()));
+            }
+            if frame.reason.len() > CloseFrame::MAX_REASON_LEN {
+                return Err(Error::ControlPayloadTooLarge(frame.reason.len() + 2));
+            }
+            payload.put_u16(frame.code.into());
+            payload.extend_from_slice(frame.reason.as_bytes());
+        }
+        self.send_control(OpCode::Close, &payload)?;
+        self.state = State::CloseSent;
+        Ok(())
+    }
+
+    /// Queues a frame encoded beforehand by [`EncodedMessage`], without copying it when this
+    /// is a server end (server frames are not masked, so the same bytes serve every
+    /// connection). A client end, or a compressed connection, encodes it again.
+    ///
+    /// # Errors
+    /// As [`Connection::send`].
+    pub fn send_encoded(&mut self, msg: &EncodedMessage) -> Result<(), Error> {
+        self.check_open()?;
+        let compressing = self
+            .deflate
+            .as_ref()
+            .is_some_and(|d| d.should_compress(msg.payload.len()));
+        if self.role == Role::Server && !compressing {
+            self.outbox.push_shared(msg.frame.clone());
+            Ok(())
+        } else {
+            self.send_data(msg.opcode, msg.payload.clone())
+        }
+    }
+
+    /// Frees buffers that are empty, so an idle connection holds as little memory as possible.
+    pub fn shrink(&mut self) {
+        self.outbox.shrink();
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        match self.state {
+            State::Open => Ok(()),
+            State::CloseSent => Err(Error::Closing),
+            State::Closed => Err(Error::Closed),
+        }
+    }
+
+    fn send_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
+        self.check_open()?;
+        let mut rsv1 = false;
+        let payload = match &mut self.deflate {
+            Some(codec) if codec.should_compress(payload.len()) => {
+                let mut compressed = Vec::with_capacity(payload.len() / 2 + 16);
+                codec.compress(&payload, &mut compressed);
+                rsv1 = true;
+                Bytes::from(compressed)
+            }
+            _ => payload,
+        };
+        self.queue_frame(opcode, rsv1, payload);
+        Ok(())
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        if payload.len() > 125 {
+            return Err(Error::ControlPayloadTooLarge(payload.len()));
+        }
+        self.queue_frame(opcode, false, Bytes::copy_from_slice(payload));
+        Ok(())
+    }
+
+    fn queue_frame(&mut self, opcode: OpCode, rsv1: bool, payload: Bytes) {
+        let mask = match self.role {
+            Role::Client => Some(self.next_mask()),
+            Role::Server => None,
+        };
+        let header = FrameHeader {
+            fin: true,
+            rsv1,
+            rsv2: false,
+            rsv3: false,
+            opcode: opcode.as_u8(),
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let header_len = header.encoded_len();
+        match mask {
+            None if payload.len() >= COPY_THRESHOLD => {
+                let tail = self.outbox.tail();
+                tail.reserve(header_len);
+                header.encode(tail);
+                self.outbox.commit(header_len);
+                self.outbox.push_shared(payload);
+            }
+            _ => {
+                let tail = self.outbox.tail();
+                tail.reserve(header_len + payload.len());
+                header.encode(tail);
+                let start = tail.len();
+                tail.extend_from_slice(&payload);
+                if let Some(key) = mask {
+                    apply_mask(&mut tail[start..], key, 0);
+                }
+                self.outbox.commit(header_len + payload.len());
+            }
+        }
+    }
+
+    /// A masking key from a small, fast generator (wyrand), seeded with random bits by the
+    /// I/O layer. Masking protects intermediaries from a script that picks the bytes on the
+    /// wire; this crate does not run untrusted scripts, so a seeded generator is sufficient.
+    fn next_mask(&mut self) -> [u8; 4] {
+        self.mask_state = self.mask_state.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(self.mask_state) * u128::from(self.mask_state ^ 0xe703_7ed1_a0b4_28db);
+        let word = (t >> 64) as u64 ^ t as u64;
+        let [a, b, c, d, ..] = word.to_le_bytes();
+        [a, b, c, d]
+    }
+
+    /// Marks the connection failed, queueing a close frame with the violation's code.
+    fn fail(&mut self, err: ProtocolError) -> Error {
+        if self.state == State::Open {
+            let code = err.close_code();
+            let mut payload = Vec::with_capacity(2);
+            payload.put_u16(code.into());
+            self.queue_frame(OpCode::Close, false, Bytes::from(payload));
+        }
+        self.state = State::Closed;
+        self.frame = None;
+        self.message = None;
+        Error::Protocol(err)
+    }
+
+    fn read_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Step>, ProtocolError> {
+        if self.frame.is_none() {
+            let Some((header, header_len)) = FrameHeader::parse(buf)? else {
+                return Ok(None);
+            };
+            self.frame = Some(self.start_frame(header, header_len)?);
+        }
+        let Some(frame) = self.frame.as_mut() else {
+            return Ok(None);
+        };
+        let available = buf.len().saturating_sub(frame.header_len).min(frame.payload_len);
+        if available > frame.processed {
+            let start = frame.header_len + frame.processed;
+            let piece = &mut buf[start..frame.header_len + available];
+            if let Some(key) = frame.mask {
+                apply_mask(piece, key, frame.processed);
+            }
+            if !frame.opcode.is_control() && !frame.compressed {
+                if let Some(msg) = self.message.as_mut().filter(|m| m.opcode == OpCode::Text) {
+                    msg.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+            }
+            frame.processed = available;
+        }
+        if frame.processed < frame.payload_len {
+            return Ok(None);
+        }
+        let InFrame {
+            opcode,
+            fin,
+            header_len,
+            payload_len,
+            ..
+        } = *frame;
+        self.frame = None;
+        buf.advance(header_len);
+        let payload = buf.split_to(payload_len).freeze();
+        match opcode {
+            OpCode::Ping => {
+                if self.state == State::Open {
+                    self.send_control(OpCode::Pong, &payload)
+                        .map_err(|_| ProtocolError::ControlFrameTooLarge(payload.len() as u64))?;
+                }
+                Ok(Some(Step::Message(Message::Ping(payload))))
+            }
+            OpCode::Pong => Ok(Some(Step::Message(Message::Pong(payload)))),
+            OpCode::Close => self.receive_close(&payload).map(Some),
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                self.receive_data(fin, payload).map(Some)
+            }
+        }
+    }
+
+    /// Validates a new frame header against RFC 6455 §5 and the limits.
+    fn start_frame(
+        &mut self,
+        header: FrameHeader,
+        header_len: usize,
+    ) -> Result<InFrame, ProtocolError> {
+        let opcode =
+            OpCode::from_u8(header.opcode).ok_or(ProtocolError::ReservedOpcode(header.opcode))?;
+        if header.rsv2 || header.rsv3 {
+            return Err(ProtocolError::ReservedBitsSet);
+        }
+        if header.rsv1 {
+            if self.deflate.is_none() {
+                return Err(ProtocolError::ReservedBitsSet);
+            }
+            if !matches!(opcode, OpCode::Text | OpCode::Binary) {
+                return Err(ProtocolError::CompressedControlOrContinuation);
+            }
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrameFromClient),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrameFromServer),
+            _ => {}
+        }
+        if opcode.is_control() {
+            if !header.fin {
+                return Err(ProtocolError::FragmentedControlFrame);
+            }
+            if header.payload_len > 125 {
+                return Err(ProtocolError::ControlFrameTooLarge(header.payload_len));
+            }
+        } else if header.payload_len > self.config.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooLarge {
+                size: header.payload_len,
+                max: self.config.max_frame_size,
+            });
+        }
+        // The length fits in usize: it is at most 125 or at most the frame size limit.
+        let payload_len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
+        let max_message = self.config.max_message_size;
+        let charge = payload_len.max(self.config.fragment_charge);
+        let compressed = match opcode {
+            OpCode::Text | OpCode::Binary => {
+                if self.message.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                if !header.rsv1 && payload_len > max_message {
+                    return Err(ProtocolError::MessageTooLarge { max: max_message });
+                }
+                self.message = Some(InMessage {
+                    opcode,
+                    compressed: header.rsv1,
+                    data: Vec::new(),
+                    frames: 0,
+                    charged: charge,
+                    utf8: Utf8Validator::default(),
+                });
+                header.rsv1
+            }
+            OpCode::Continuation => {
+                let msg = self
+                    .message
+                    .as_mut()
+                    .ok_or(ProtocolError::UnexpectedContinuation)?;
+                msg.charged = msg.charged.saturating_add(charge);
+                if msg.charged > max_message {
+                    return Err(ProtocolError::MessageTooLarge { max: max_message });
+                }
+                msg.compressed
+            }
+            _ => false,
+        };
+        Ok(InFrame {
+            opcode,
+            fin: header.fin,
+            compressed,
+            mask: header.mask,
+            header_len,
+            payload_len,
+            processed: 0,
+        })
+    }
+
+    fn receive_close(&mut self, payload: &[u8]) -> Result<Step, ProtocolError> {
+        let frame = CloseFrame::parse(payload)?;
+        if self.state == State::Open {
+            // Echo the peer's code (RFC 6455 §5.5.1); an empty close is answered with an empty one.
+            let mut echo = Vec::with_capacity(2);
+            if let Some(frame) = &frame {
+                echo.put_u16(frame.code.into());
+            }
+            self.queue_frame(OpCode::Close, false, Bytes::from(echo));
+        }
+        self.state = State::Closed;
+        self.peer_close.clone_from(&frame);
+        Ok(Step::Message(Message::Close(frame)))
+    }
+
+    fn receive_data(&mut self, fin: bool, payload: Bytes) -> Result<Step, ProtocolError> {
+        let max_message = self.config.max_message_size;
+        let Some(msg) = self.message.as_mut() else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        msg.frames += 1;
+        if msg.compressed {
+            let codec = self
+                .deflate
+                .as_mut()
+                .ok_or(ProtocolError::ReservedBitsSet)?;
+            let before = msg.data.len();
+            codec.decompress(&payload, fin, &mut msg.data, max_message)?;
+            if msg.opcode == OpCode::Text {
+                msg.utf8
+                    .feed(&msg.data[before..])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        } else if !(fin && msg.frames == 1) {
+            msg.data.extend_from_slice(&payload);
+        }
+        if !fin {
+            return Ok(Step::Continue);
+        }
+        let Some(mut msg) = self.message.take() else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        let data = if !msg.compressed && msg.frames == 1 {
+            payload
+        } else {
+            Bytes::from(std::mem::take(&mut msg.data))
+        };
+        Ok(Step::Message(match msg.opcode {
+            OpCode::Text => {
+                msg.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                Message::Text(Utf8Bytes::from_validated(data))
+            }
+            _ => Message::Binary(data),
+        }))
+    }
+}
+
+/// What one frame produced.
+enum Step {
+    Message(Message),
+    Continue,
+}
+
+/// A message encoded once as an unmasked, uncompressed frame, to be queued on many server
+/// connections without copying ([`Connection::send_encoded`]).
+///
+/// # Example
+/// ```
+/// use wskit_proto::{Config, Connection, EncodedMessage, Message};
+/// let encoded = EncodedMessage::new(&Message::text("to everyone")).unwrap();
+/// let mut a = Connection::server(Config::default(), None);
+/// let mut b = Connection::server(Config::default(), None);
+/// a.send_encoded(&encoded).unwrap();
+/// b.send_encoded(&encoded).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct EncodedMessage {
+    opcode: OpCode,
+    payload: Bytes,
+    frame: Bytes,
+}
+
+impl EncodedMessage {
+    /// Encodes a text or binary message; `None` for control messages.
+    #[must_use]
+    pub fn new(msg: &Message) -> Option<Self> {
+        let (opcode, payload) = match msg {
+            Message::Text(text) => (OpCode::Text, text.as_bytes().clone()),
+            Message::Binary(data) => (OpCode::Binary, data.clone()),
+            _ => return None,
+        };
+        let header = FrameHeader {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode: opcode.as_u8(),
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        let mut frame = BytesMut::with_capacity(header.encoded_len() + payload.len());
+        header.encode(&mut frame);
+        frame.extend_from_slice(&payload);
+        Some(Self {
+            opcode,
+            payload,
+            frame: frame.freeze(),
+        })
+    }
+
+    /// The encoded frame.
+    #[must_use]
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+}

@@ -1,0 +1,509 @@
+//! permessage-deflate (RFC 7692): negotiation and the per-connection codec.
+//!
+//! Negotiation never fails a handshake over an offer we can refuse: a server skips offers it
+//! cannot parse and answers the first one it can honour, or none. One request zlib cannot
+//! meet is a compression window of 8 bits (raw deflate needs at least 9); we still honour it,
+//! by sending every message uncompressed, which RFC 7692 §6 allows per message.
+
+use std::fmt;
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use crate::error::ProtocolError;
+use crate::role::Role;
+
+/// The extension token.
+pub const EXTENSION_NAME: &str = "permessage-deflate";
+
+/// The four octets a sync flush ends with, stripped from each compressed message (§7.2.1).
+const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// What a server accepts and a client offers.
+///
+/// # Example
+/// ```
+/// use wskit_proto::DeflateConfig;
+/// let config = DeflateConfig::default().server_no_context_takeover(true).level(1);
+/// assert_eq!(config.offer(), "permessage-deflate; server_no_context_takeover; client_max_window_bits");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeflateConfig {
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: u8,
+    client_max_window_bits: u8,
+    level: u32,
+    threshold: usize,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        Self {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            level: 1,
+            threshold: 0,
+        }
+    }
+}
+
+impl DeflateConfig {
+    /// Asks that the server reset its compression context after each message (less memory
+    /// kept between messages, worse compression). Default: false.
+    #[must_use]
+    pub fn server_no_context_takeover(mut self, on: bool) -> Self {
+        self.server_no_context_takeover = on;
+        self
+    }
+
+    /// Asks that the client reset its compression context after each message. Default: false.
+    #[must_use]
+    pub fn client_no_context_takeover(mut self, on: bool) -> Self {
+        self.client_no_context_takeover = on;
+        self
+    }
+
+    /// The largest LZ77 window (8–15 bits) the server may use. Default: 15.
+    #[must_use]
+    pub fn server_max_window_bits(mut self, bits: u8) -> Self {
+        self.server_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+
+    /// The largest LZ77 window (8–15 bits) the client may use. Default: 15.
+    #[must_use]
+    pub fn client_max_window_bits(mut self, bits: u8) -> Self {
+        self.client_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+
+    /// The zlib compression level, 0–9. Default: 1 (fast).
+    #[must_use]
+    pub fn level(mut self, level: u32) -> Self {
+        self.level = level.min(9);
+        self
+    }
+
+    /// Messages shorter than this are sent uncompressed. Default: 0 (compress everything).
+    #[must_use]
+    pub fn threshold(mut self, bytes: usize) -> Self {
+        self.threshold = bytes;
+        self
+    }
+
+    /// The `Sec-WebSocket-Extensions` value a client sends.
+    #[must_use]
+    pub fn offer(&self) -> String {
+        let mut offer = String::from(EXTENSION_NAME);
+        if self.server_no_context_takeover {
+            offer.push_str("; server_no_context_takeover");
+        }
+        if self.client_no_context_takeover {
+            offer.push_str("; client_no_context_takeover");
+        }
+        if self.server_max_window_bits < 15 {
+            offer.push_str(&format!("; server_max_window_bits={}", self.server_max_window_bits));
+        }
+        offer.push_str("; client_max_window_bits");
+        if self.client_max_window_bits < 15 {
+            offer.push_str(&format!("={}", self.client_max_window_bits));
+        }
+        offer
+    }
+
+    /// Server side: picks the first offer in `header_values` (the request's
+    /// `Sec-WebSocket-Extensions` values) that can be honoured, and returns the response value
+    /// and the agreed parameters. `None` declines permessage-deflate.
+    #[must_use]
+    pub fn accept_offers<'a>(
+        &self,
+        header_values: impl IntoIterator<Item = &'a str>,
+    ) -> Option<(String, DeflateParams)> {
+        header_values
+            .into_iter()
+            .flat_map(|value| value.split(','))
+            .filter_map(|ext| Params::parse(ext).ok())
+            .filter(|params| params.name == EXTENSION_NAME)
+            .find_map(|offer| self.accept_offer(&offer))
+    }
+
+    fn accept_offer(&self, offer: &Params<'_>) -> Option<(String, DeflateParams)> {
+        let mut agreed = DeflateParams {
+            server_no_context_takeover: self.server_no_context_takeover,
+            client_no_context_takeover: self.client_no_context_takeover,
+            server_max_window_bits: self.server_max_window_bits,
+            client_max_window_bits: 15,
+        };
+        let mut client_bits_offered = None;
+        for (key, value) in &offer.params {
+            match (*key, value) {
+                ("server_no_context_takeover", None) => agreed.server_no_context_takeover = true,
+                ("client_no_context_takeover", None) => agreed.client_no_context_takeover = true,
+                ("server_max_window_bits", Some(v)) => {
+                    let bits = parse_bits(v)?;
+                    agreed.server_max_window_bits = agreed.server_max_window_bits.min(bits);
+                }
+                ("client_max_window_bits", None) => client_bits_offered = Some(15),
+                ("client_max_window_bits", Some(v)) => client_bits_offered = Some(parse_bits(v)?),
+                _ => return None,
+            }
+        }
+        let mut response = String::from(EXTENSION_NAME);
+        if agreed.server_no_context_takeover {
+            response.push_str("; server_no_context_takeover");
+        }
+        if agreed.client_no_context_takeover {
+            response.push_str("; client_no_context_takeover");
+        }
+        if agreed.server_max_window_bits < 15 {
+            let bits = agreed.server_max_window_bits;
+            response.push_str(&format!("; server_max_window_bits={bits}"));
+        }
+        if let Some(offered) = client_bits_offered {
+            agreed.client_max_window_bits = offered.min(self.client_max_window_bits);
+            if agreed.client_max_window_bits < 15 {
+                let bits = agreed.client_max_window_bits;
+                response.push_str(&format!("; client_max_window_bits={bits}"));
+            }
+        }
+        Some((response, agreed))
+    }
+
+    /// Client side: validates the server's response to our [`offer`](Self::offer).
+    ///
+    /// # Errors
+    /// A message naming the problem when the response is not a valid answer to our offer (an
+    /// unknown or repeated parameter, a bad value, a window larger than we asked for).
+    pub fn accept_response(&self, value: &str) -> Result<DeflateParams, String> {
+        let mut exts = value.split(',');
+        let first = exts.next().unwrap_or_default();
+        if exts.next().is_some() {
+            return Err("more than one extension in the response".into());
+        }
+        let response = Params::parse(first)?;
+        if response.name != EXTENSION_NAME {
+            return Err(format!("unexpected extension {:?}", response.name));
+        }
+        let mut agreed = DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: self.client_no_context_takeover,
+            server_max_window_bits: 15,
+            client_max_window_bits: self.client_max_window_bits,
+        };
+        for (key, value) in &response.params {
+            match (*key, value) {
+                ("server_no_context_takeover", None) => agreed.server_no_context_takeover = true,
+                ("client_no_context_takeover", None) => agreed.client_no_context_takeover = true,
+                ("server_max_window_bits", Some(v)) => {
+                    let bits = parse_bits(v).ok_or("bad server_max_window_bits")?;
+                    if bits > self.server_max_window_bits {
+                        return Err("server_max_window_bits larger than offered".into());
+                    }
+                    agreed.server_max_window_bits = bits;
+                }
+                ("client_max_window_bits", Some(v)) => {
+                    let bits = parse_bits(v).ok_or("bad client_max_window_bits")?;
+                    if bits > self.client_max_window_bits {
+                        return Err("client_max_window_bits larger than offered".into());
+                    }
+                    agreed.client_max_window_bits = bits;
+                }
+                _ => return Err(format!("unexpected parameter {key:?}")),
+            }
+        }
+        if self.server_no_context_takeover && !agreed.server_no_context_takeover {
+            return Err("server_no_context_takeover was requested but not agreed".into());
+        }
+        Ok(agreed)
+    }
+
+    pub(crate) fn compression_level(&self) -> u32 {
+        self.level
+    }
+
+    pub(crate) fn compression_threshold(&self) -> usize {
+        self.threshold
+    }
+}
+
+/// The parameters both sides agreed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateParams {
+    /// The server resets its compression context after each message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compression context after each message.
+    pub client_no_context_takeover: bool,
+    /// The server's LZ77 window, in bits.
+    pub server_max_window_bits: u8,
+    /// The client's LZ77 window, in bits.
+    pub client_max_window_bits: u8,
+}
+
+/// One extension from a `Sec-WebSocket-Extensions` list: a name and its parameters.
+#[derive(Debug)]
+struct Params<'a> {
+    name: &'a str,
+    params: Vec<(&'a str, Option<&'a str>)>,
+}
+
+impl<'a> Params<'a> {
+    fn parse(ext: &'a str) -> Result<Self, String> {
+        let mut parts = ext.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        if name.is_empty() {
+            return Err("empty extension name".into());
+        }
+        let mut params: Vec<(&str, Option<&str>)> = Vec::new();
+        for part in parts {
+            let (key, value) = match part.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim().trim_matches('"'))),
+                None => (part, None),
+            };
+            if params.iter().any(|(k, _)| *k == key) {
+                return Err(format!("parameter {key:?} repeated"));
+            }
+            params.push((key, value));
+        }
+        Ok(Self { name, params })
+    }
+}
+
+fn parse_bits(value: &str) -> Option<u8> {
+    if value.is_empty() || value.len() > 2 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok().filter(|bits| (8..=15).contains(bits))
+}
+
+/// The compressor and decompressor of one connection, created lazily on first use.
+pub(crate) struct DeflateCodec {
+    compress: Option<Compress>,
+    decompress: Option<Decompress>,
+    /// Our window; `None` means we never compress (a window of 8 bits was required).
+    own_window_bits: Option<u8>,
+    own_no_context_takeover: bool,
+    peer_window_bits: u8,
+    peer_no_context_takeover: bool,
+    level: u32,
+    threshold: usize,
+}
+
+impl fmt::Debug for DeflateCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeflateCodec")
+            .field("own_window_bits", &self.own_window_bits)
+            .field("peer_window_bits", &self.peer_window_bits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeflateCodec {
+    pub(crate) fn new(params: DeflateParams, role: Role, config: &DeflateConfig) -> Self {
+        let (own_bits, own_nct, peer_bits, peer_nct) = match role {
+            Role::Server => (
+                params.server_max_window_bits,
+                params.server_no_context_takeover,
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+            ),
+            Role::Client => (
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+                params.server_max_window_bits,
+                params.server_no_context_takeover,
+            ),
+        };
+        Self {
+            compress: None,
+            decompress: None,
+            own_window_bits: (own_bits >= 9).then_some(own_bits),
+            own_no_context_takeover: own_nct,
+            // zlib inflates raw deflate with 9 bits at the least; a larger window is harmless.
+            peer_window_bits: peer_bits.max(9),
+            peer_no_context_takeover: peer_nct,
+            level: config.compression_level(),
+            threshold: config.compression_threshold(),
+        }
+    }
+
+    /// Whether a message of `len` bytes should be compressed.
+    pub(crate) fn should_compress(&self, len: usize) -> bool {
+        self.own_window_bits.is_some() && len >= self.threshold
+    }
+
+    /// Compresses one whole message into `out` (appended), without the sync-flush tail.
+    pub(crate) fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        let bits = self.own_window_bits.unwrap_or(15);
+        let level = self.level;
+        let c = self
+            .compress
+            .get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(level), false, bits));
+        let start_in = c.total_in();
+        let start_len = out.len();
+        loop {
+            out.reserve(payload.len() / 2 + 64);
+            let consumed = usize::try_from(c.total_in() - start_in).unwrap_or(payload.len());
+            let before_out = c.total_out();
+            // Compression into a Vec with spare capacity cannot fail for valid parameters.
+            let _ = c.compress_vec(&payload[consumed..], out, FlushCompress::Sync);
+            let consumed = usize::try_from(c.total_in() - start_in).unwrap_or(payload.len());
+            if consumed >= payload.len() && out.len() < out.capacity() {
+                break;
+            }
+            if c.total_out() == before_out && consumed >= payload.len() {
+                break;
+            }
+        }
+        if out.len() >= start_len + 4 && out.ends_with(&SYNC_TAIL) {
+            out.truncate(out.len() - 4);
+        }
+        if out.len() == start_len {
+            // Nothing new to flush (an empty message): an empty stored block (§7.2.3.6).
+            out.push(0x00);
+        }
+        if self.own_no_context_takeover {
+            c.reset();
+        }
+    }
+
+    /// Inflates `input` (part of a compressed message) and appends to `out`, failing when `out`
+    /// would grow beyond `limit` bytes. `last` marks the end of the message.
+    pub(crate) fn decompress(
+        &mut self,
+        input: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), ProtocolError> {
+        let bits = self.peer_window_bits;
+        let d = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        inflate_into(d, input, out, limit)?;
+        if last {
+            inflate_into(d, &SYNC_TAIL, out, limit)?;
+            if self.peer_no_context_takeover {
+                d.reset(false);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn inflate_into(
+    d: &mut Decompress,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), ProtocolError> {
+    let start_in = d.total_in();
+    loop {
+        let consumed = usize::try_from(d.total_in() - start_in).unwrap_or(input.len());
+        let room = limit.saturating_add(1).saturating_sub(out.len());
+        if room == 0 {
+            return Err(ProtocolError::MessageTooLarge { max: limit });
+        }
+        if out.capacity() == out.len() {
+            // Grow by doubling, never past the limit (plus one byte to detect overflow).
+            out.reserve_exact(out.len().max(4096).min(room));
+        }
+        let (before_in, before_out) = (d.total_in(), d.total_out());
+        let status = d
+            .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
+            .map_err(|e| ProtocolError::InvalidCompressedData(e.to_string()))?;
+        if out.len() > limit {
+            return Err(ProtocolError::MessageTooLarge { max: limit });
+        }
+        let consumed = usize::try_from(d.total_in() - start_in).unwrap_or(input.len());
+        let progressed = d.total_in() != before_in || d.total_out() != before_out;
+        let output_full = out.len() == out.capacity();
+        if status == Status::StreamEnd || (consumed >= input.len() && !output_full) || !progressed {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_accepts_first_valid_offer() {
+        let config = DeflateConfig::default();
+        let (response, params) = config
+            .accept_offers([
+                "permessage-deflate; foo=1, permessage-deflate; server_max_window_bits=10; client_max_window_bits",
+            ])
+            .unwrap();
+        assert_eq!(response, "permessage-deflate; server_max_window_bits=10");
+        assert_eq!(params.server_max_window_bits, 10);
+    }
+
+    #[test]
+    fn server_declines_only_bad_offers() {
+        let config = DeflateConfig::default();
+        assert!(config.accept_offers(["permessage-deflate; server_max_window_bits=7"]).is_none());
+        assert!(config.accept_offers(["permessage-deflate; server_max_window_bits"]).is_none());
+        assert!(config.accept_offers(["x-webkit-deflate-frame"]).is_none());
+        assert!(config
+            .accept_offers(["permessage-deflate; client_no_context_takeover; client_no_context_takeover"])
+            .is_none());
+        let (response, _) = config.accept_offers(["permessage-deflate; client_max_window_bits=\"10\""]).unwrap();
+        assert_eq!(response, "permessage-deflate; client_max_window_bits=10");
+    }
+
+    #[test]
+    fn client_validates_response() {
+        let config = DeflateConfig::default();
+        let params = config.accept_response("permessage-deflate; server_no_context_takeover; client_max_window_bits=9").unwrap();
+        assert!(params.server_no_context_takeover);
+        assert_eq!(params.client_max_window_bits, 9);
+        assert!(config.accept_response("permessage-deflate; bogus").is_err());
+        assert!(config.accept_response("permessage-deflate, permessage-deflate").is_err());
+        let small = DeflateConfig::default().server_max_window_bits(10);
+        assert!(small.accept_response("permessage-deflate; server_max_window_bits=12").is_err());
+    }
+
+    #[test]
+    fn roundtrip_with_and_without_context_takeover() {
+        for nct in [false, true] {
+            let params = DeflateParams {
+                server_no_context_takeover: nct,
+                client_no_context_takeover: nct,
+                server_max_window_bits: 15,
+                client_max_window_bits: 10,
+            };
+            let config = DeflateConfig::default();
+            let mut server = DeflateCodec::new(params, Role::Server, &config);
+            let mut client = DeflateCodec::new(params, Role::Client, &config);
+            for msg in [&b"hello hello hello"[..], b"", &[7u8; 100_000]] {
+                let mut wire = Vec::new();
+                server.compress(msg, &mut wire);
+                let mut plain = Vec::new();
+                client.decompress(&wire, true, &mut plain, 1 << 20).unwrap();
+                assert_eq!(plain, msg);
+            }
+        }
+    }
+
+    #[test]
+    fn inflate_stops_at_the_limit() {
+        let params = DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let config = DeflateConfig::default();
+        let mut server = DeflateCodec::new(params, Role::Server, &config);
+        let mut client = DeflateCodec::new(params, Role::Client, &config);
+        let mut wire = Vec::new();
+        server.compress(&[0u8; 1 << 20], &mut wire);
+        let mut plain = Vec::new();
+        let err = client.decompress(&wire, true, &mut plain, 1000).unwrap_err();
+        assert_eq!(err, ProtocolError::MessageTooLarge { max: 1000 });
+        assert!(plain.capacity() < 10_000);
+    }
+}

@@ -1,0 +1,314 @@
+//! The server side of the opening handshake (RFC 6455 §4.2).
+
+use std::fmt::Write as _;
+
+use base64::Engine;
+
+use super::{HandshakeError, Headers, MAX_HEADERS, accept_key};
+use crate::deflate::{DeflateConfig, DeflateParams};
+
+/// An HTTP request head, as parsed from the first bytes of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method (`GET` for a WebSocket upgrade).
+    pub method: String,
+    /// The request target: path and query.
+    pub target: String,
+    /// The minor HTTP version (1 for HTTP/1.1).
+    pub version: u8,
+    /// The header fields.
+    pub headers: Headers,
+}
+
+impl Request {
+    /// Parses a request head from the start of `buf`.
+    ///
+    /// Returns `Ok(None)` while the head is incomplete, else the request and the number of
+    /// bytes it took; bytes after it (the first frames, if the client did not wait) belong to
+    /// the WebSocket connection.
+    ///
+    /// # Errors
+    /// [`HandshakeError::Malformed`] or [`HandshakeError::HeadersTooLarge`].
+    ///
+    /// # Example
+    /// ```
+    /// use wskit_proto::handshake::server::Request;
+    /// let (req, len) = Request::parse(b"GET /chat HTTP/1.1\r\nHost: a\r\n\r\nrest").unwrap().unwrap();
+    /// assert_eq!(req.target, "/chat");
+    /// assert_eq!(len, 32);
+    /// ```
+    pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>, HandshakeError> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(buf) {
+            Ok(httparse::Status::Partial) => Ok(None),
+            Ok(httparse::Status::Complete(len)) => Ok(Some((
+                Self {
+                    method: req.method.unwrap_or_default().to_owned(),
+                    target: req.path.unwrap_or_default().to_owned(),
+                    version: req.version.unwrap_or_default(),
+                    headers: Headers::from_httparse(req.headers),
+                },
+                len,
+            ))),
+            Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::HeadersTooLarge),
+            Err(e) => Err(HandshakeError::Malformed(e.to_string())),
+        }
+    }
+
+    /// The path part of the target (before `?`).
+    #[must_use]
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+
+    /// The query part of the target (after `?`), if any.
+    #[must_use]
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// Whether this request asks for a WebSocket upgrade at all (`Upgrade: websocket`), as
+    /// opposed to a plain HTTP request.
+    #[must_use]
+    pub fn is_upgrade(&self) -> bool {
+        self.headers.has_token("upgrade", "websocket")
+    }
+}
+
+/// What the server accepts: subprotocols, extensions and extra response headers.
+///
+/// # Example
+/// ```
+/// use wskit_proto::handshake::server::{AcceptConfig, Request};
+/// let raw = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+///             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+///             Sec-WebSocket-Protocol: chat, superchat\r\n\r\n";
+/// let (req, _) = Request::parse(raw).unwrap().unwrap();
+/// let accepted = AcceptConfig::default().protocols(["superchat"]).accept(&req).unwrap();
+/// assert_eq!(accepted.protocol.as_deref(), Some("superchat"));
+/// assert!(accepted.response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct AcceptConfig {
+    protocols: Vec<String>,
+    extra_headers: Vec<(String, String)>,
+    deflate: Option<DeflateConfig>,
+}
+
+impl AcceptConfig {
+    /// The subprotocols we speak. The first one the client offers (in the client's order of
+    /// preference) is chosen; with none in common, no subprotocol is selected. Default: none.
+    #[must_use]
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a header to the `101` response.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// permessage-deflate: `None` declines every offer. Default: `None`.
+    #[must_use]
+    pub fn deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.deflate = deflate;
+        self
+    }
+
+    /// Validates `req` and builds the `101 Switching Protocols` response.
+    ///
+    /// # Errors
+    /// A [`HandshakeError`] whose [`status`](HandshakeError::status) and message make the
+    /// rejection response ([`rejection_response`]).
+    pub fn accept(&self, req: &Request) -> Result<Accepted, HandshakeError> {
+        if req.method != "GET" {
+            return Err(HandshakeError::MethodNotGet);
+        }
+        if req.version < 1 {
+            return Err(HandshakeError::HttpVersion);
+        }
+        if req.headers.get("host").is_none() {
+            return Err(HandshakeError::MissingHost);
+        }
+        if !req.is_upgrade() {
+            return Err(HandshakeError::MissingUpgrade);
+        }
+        if !req.headers.has_token("connection", "upgrade") {
+            return Err(HandshakeError::MissingConnectionUpgrade);
+        }
+        if req.headers.get("sec-websocket-version").map(str::trim) != Some("13") {
+            return Err(HandshakeError::UnsupportedVersion);
+        }
+        let key = req
+            .headers
+            .get("sec-websocket-key")
+            .map(str::trim)
+            .filter(|key| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(key)
+                    .is_ok_and(|k| k.len() == 16)
+            })
+            .ok_or(HandshakeError::InvalidKey)?;
+
+        let protocol = req
+            .headers
+            .list("sec-websocket-protocol")
+            .find(|offered| self.protocols.iter().any(|p| p == offered))
+            .map(str::to_owned);
+        let deflate = self
+            .deflate
+            .as_ref()
+            .and_then(|d| d.accept_offers(req.headers.all("sec-websocket-extensions")));
+
+        let mut response = String::with_capacity(160);
+        response.push_str(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+        );
+        let _ = write!(response, "Sec-WebSocket-Accept: {}\r\n", accept_key(key.as_bytes()));
+        if let Some(protocol) = &protocol {
+            let _ = write!(response, "Sec-WebSocket-Protocol: {protocol}\r\n");
+        }
+        if let Some((value, _)) = &deflate {
+            let _ = write!(response, "Sec-WebSocket-Extensions: {value}\r\n");
+        }
+        for (name, value) in &self.extra_headers {
+            let _ = write!(response, "{name}: {value}\r\n");
+        }
+        response.push_str("\r\n");
+        Ok(Accepted {
+            response: response.into_bytes(),
+            protocol,
+            deflate: deflate.map(|(_, params)| params),
+        })
+    }
+}
+
+/// A validated upgrade: the response to send, and what was negotiated.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The complete `101` response head.
+    pub response: Vec<u8>,
+    /// The selected subprotocol.
+    pub protocol: Option<String>,
+    /// The agreed permessage-deflate parameters.
+    pub deflate: Option<DeflateParams>,
+}
+
+/// An HTTP error response with a short plain-text body, for a rejected upgrade.
+///
+/// A `426` carries `Sec-WebSocket-Version: 13` (RFC 6455 §4.4).
+///
+/// # Example
+/// ```
+/// use wskit_proto::handshake::server::rejection_response;
+/// let response = rejection_response(426, "unsupported version", &[]);
+/// let text = String::from_utf8(response).unwrap();
+/// assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+/// assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
+/// ```
+#[must_use]
+pub fn rejection_response(status: u16, body: &str, headers: &[(String, String)]) -> Vec<u8> {
+    let mut response = String::with_capacity(128 + body.len());
+    let _ = write!(response, "HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+    if status == 426 {
+        response.push_str("Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n");
+    }
+    for (name, value) in headers {
+        let _ = write!(response, "{name}: {value}\r\n");
+    }
+    let _ = write!(
+        response,
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    response.into_bytes()
+}
+
+/// The standard reason phrase of the statuses a WebSocket server answers with.
+#[must_use]
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "GET /chat?x=1 HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn parse(raw: &str) -> Request {
+        Request::parse(raw.as_bytes()).unwrap().unwrap().0
+    }
+
+    #[test]
+    fn accepts_case_insensitive_tokens() {
+        let req = parse(VALID);
+        assert_eq!(req.path(), "/chat");
+        assert_eq!(req.query(), Some("x=1"));
+        let accepted = AcceptConfig::default().accept(&req).unwrap();
+        let text = String::from_utf8(accepted.response).unwrap();
+        assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{text}");
+    }
+
+    #[test]
+    fn rejects_with_the_right_status() {
+        let cases = [
+            (VALID.replace("Version: 13", "Version: 8"), 426),
+            (VALID.replace("dGhlIHNhbXBsZSBub25jZQ==", "short"), 400),
+            (VALID.replace("Upgrade: WebSocket\r\n", ""), 400),
+            (VALID.replace("keep-alive, Upgrade", "keep-alive"), 400),
+            (VALID.replace("GET", "POST"), 405),
+            (VALID.replace("Host: server.example.com\r\n", ""), 400),
+        ];
+        for (raw, status) in cases {
+            let err = AcceptConfig::default().accept(&parse(&raw)).unwrap_err();
+            assert_eq!(err.status(), status, "{raw}");
+        }
+    }
+
+    #[test]
+    fn partial_request_consumes_nothing() {
+        assert_eq!(Request::parse(&VALID.as_bytes()[..40]).unwrap(), None);
+        assert!(Request::parse(b"\x16\x03\x01 not http\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn negotiates_deflate_and_extra_headers() {
+        let raw = VALID.replace(
+            "\r\n\r\n",
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+        );
+        let accepted = AcceptConfig::default()
+            .deflate(Some(DeflateConfig::default()))
+            .header("X-Served-By", "wskit")
+            .accept(&parse(&raw))
+            .unwrap();
+        let text = String::from_utf8(accepted.response).unwrap();
+        assert!(text.contains("Sec-WebSocket-Extensions: permessage-deflate\r\n"), "{text}");
+        assert!(text.contains("X-Served-By: wskit\r\n"));
+        assert!(accepted.deflate.is_some());
+    }
+}
