@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib.util
 import os
 import re
 import shlex
@@ -261,9 +262,7 @@ def peer_problem(cmd: list[str]) -> str | None:
         if not (PEERS / "node_modules" / "ws").is_dir() or not (PEERS / "node_modules" / "websocket").is_dir():
             return "tests/peers/node_modules missing: run `npm ci` in tests/peers"
     elif cmd[0] == PY:
-        try:
-            import websockets  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("websockets") is None:
             return f"python package `websockets` not importable by {PY}: use the venv's python"
     return None
 
@@ -298,6 +297,7 @@ class Driver:
         bin_ = os.environ.get("WSKIT_BIN")
         if not bin_:
             return None, "WSKIT_BIN is not set (path to the wskit release binary), and no --server-cmd"
+        bin_ = str(Path(bin_).resolve())  # subprocesses run in the repo root
         if not os.access(bin_, os.X_OK):
             return None, f"WSKIT_BIN={bin_} is not an executable file"
         return [bin_, "echo", "--listen", "127.0.0.1:0"], None
@@ -311,6 +311,7 @@ class Driver:
         bin_ = os.environ.get("WSKIT_INTEROP_CLIENT")
         if not bin_:
             return None, "WSKIT_INTEROP_CLIENT is not set (path to the interop_client example), and no --client-cmd"
+        bin_ = str(Path(bin_).resolve())
         if not os.access(bin_, os.X_OK):
             return None, f"WSKIT_INTEROP_CLIENT={bin_} is not an executable file"
         return [bin_], None
@@ -382,7 +383,7 @@ class Driver:
                 try:
                     expect_ok(r, t)
                 except Failure as f:
-                    raise Failure(f"{peer} {' '.join(r.cmd[3:])}: {f.reason}", f.details) from None
+                    raise Failure(f"{shlex.join([peer] + r.cmd[3:])}: {f.reason}", f.details) from None
         return run
 
     # -- part B: our client against peer servers

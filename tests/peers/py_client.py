@@ -53,7 +53,9 @@ async def run(args) -> str:
             if type(got) is not type(payload):
                 raise AssertionError(f"{name}: sent {type(payload).__name__}, echo is {type(got).__name__}")
             if got != payload:
-                raise AssertionError(f"{name}: echo differs (sent {len(payload)}, got {len(got)})")
+                first = next((i for i, (x, y) in enumerate(zip(payload, got)) if x != y), min(len(payload), len(got)))
+                raise AssertionError(f"{name}: echo differs (sent {len(payload)}, got {len(got)}, "
+                                     f"first difference at index {first})")
 
         if not args.quick:
             waiter = await conn.ping(payloads.PING_PAYLOAD)

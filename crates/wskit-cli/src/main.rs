@@ -1,1 +1,71 @@
-fn main(){}
+//! The `wskit` command: a WebSocket echo server today; `serve`, `connect` and `bench` follow.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+mod echo;
+
+/// wskit: a fast, conformant WebSocket toolkit.
+#[derive(Debug, Parser)]
+#[command(name = "wskit", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a WebSocket echo server: every text and binary message comes back, on any path.
+    Echo(EchoArgs),
+}
+
+/// Options of `wskit echo`.
+#[derive(Debug, Args)]
+struct EchoArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:9001", env = "WSKIT_LISTEN")]
+    listen: SocketAddr,
+    /// PEM certificate chain: serve wss:// (requires --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Decline permessage-deflate offers.
+    #[arg(long)]
+    no_deflate: bool,
+    /// Largest message accepted, in bytes (larger closes with 1009).
+    #[arg(long, default_value_t = 64 << 20)]
+    max_message_size: usize,
+    /// Worker threads (1 runs everything on the current thread).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Echo(args) => {
+            let runtime = if args.threads <= 1 {
+                tokio::runtime::Builder::new_current_thread().enable_all().build()
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(args.threads)
+                    .enable_all()
+                    .build()
+            }
+            .context("starting the tokio runtime")?;
+            runtime.block_on(echo::run(args))
+        }
+    }
+}

@@ -1,1 +1,61 @@
-//! x
+//! Fast, conformant WebSocket (RFC 6455) client and server for tokio, with
+//! permessage-deflate (RFC 7692) and TLS through rustls.
+//!
+//! The protocol lives in the sans-IO crate [`proto`] (`wskit-proto`); this crate drives it
+//! over any `AsyncRead + AsyncWrite` transport.
+//!
+//! # Layout
+//!
+//! - [`WebSocket`]: a connection after the handshake: `recv`/`send`, `Stream` + `Sink`.
+//! - [`connect`] and [`Client`]: the client side (`ws://`, `wss://`).
+//! - [`accept`] and [`Server`]: the server side, over any accepted transport.
+//! - [`Config`]: limits and timeouts, each with a default.
+//! - [`tls`]: rustls configurations.
+//!
+//! # Example: an echo server
+//!
+//! ```no_run
+//! #[tokio::main]
+//! async fn main() -> Result<(), wskit::Error> {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+//!     loop {
+//!         let (stream, _) = listener.accept().await?;
+//!         tokio::spawn(async move {
+//!             let mut ws = wskit::accept(stream).await?;
+//!             while let Some(msg) = ws.recv().await {
+//!                 let msg = msg?;
+//!                 if msg.is_text() || msg.is_binary() {
+//!                     ws.send(msg).await?;
+//!                 }
+//!             }
+//!             Ok::<_, wskit::Error>(())
+//!         });
+//!     }
+//! }
+//! ```
+//!
+//! # Cancel safety
+//!
+//! [`WebSocket::recv`] is cancel safe, so it can sit in a `tokio::select!` loop.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+
+mod client;
+mod config;
+mod error;
+mod server;
+mod stream;
+pub mod tls;
+mod websocket;
+
+pub use client::{Client, WsUrl, connect};
+pub use config::Config;
+pub use error::Error;
+pub use proto;
+pub use proto::handshake::client::Negotiated;
+pub use proto::handshake::server::Request;
+pub use proto::{CloseCode, CloseFrame, DeflateConfig, EncodedMessage, Message, Utf8Bytes};
+pub use server::{Decision, Server, accept};
+pub use stream::MaybeTlsStream;
+pub use websocket::{ReadyState, WebSocket};

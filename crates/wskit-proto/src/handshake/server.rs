@@ -35,7 +35,7 @@ impl Request {
     /// use wskit_proto::handshake::server::Request;
     /// let (req, len) = Request::parse(b"GET /chat HTTP/1.1\r\nHost: a\r\n\r\nrest").unwrap().unwrap();
     /// assert_eq!(req.target, "/chat");
-    /// assert_eq!(len, 32);
+    /// assert_eq!(len, 31);
     /// ```
     pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>, HandshakeError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];

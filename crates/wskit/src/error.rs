@@ -1,0 +1,75 @@
+//! Errors of the tokio layer.
+
+use std::io;
+
+use proto::ProtocolError;
+use proto::handshake::HandshakeError;
+
+/// An error of a WebSocket connection or handshake.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transport failed. Retry the connection if the cause is transient.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The peer broke the protocol; the connection sent the matching close code and closed.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The opening handshake failed; on the client, a rejection carries the HTTP status.
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// TLS failed (certificate, configuration or handshake).
+    #[error("TLS error: {0}")]
+    Tls(String),
+    /// The URL is not a valid `ws://` or `wss://` URL.
+    #[error("invalid URL: {0}")]
+    Url(String),
+    /// A connect, handshake or close deadline passed.
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    /// The peer closed the transport without a close frame (reported as code 1006).
+    #[error("connection closed without a close frame")]
+    AbnormalClose,
+    /// The connection is closed; nothing more can be sent.
+    #[error("the connection is closed")]
+    Closed,
+    /// A typed receive got a message of the other kind: (what came, what was expected).
+    #[error("expected a {1} message, got a {0} message")]
+    Unexpected(&'static str, &'static str),
+    /// The caller broke a rule of the API (a close code that may not be sent, a control
+    /// payload over 125 bytes, a send after close).
+    #[error("invalid use: {0}")]
+    Usage(proto::Error),
+}
+
+impl Error {
+    /// The HTTP status of a handshake the server rejected, if that is what happened.
+    #[must_use]
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Handshake(HandshakeError::UnexpectedStatus { status, .. }) => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl From<proto::Error> for Error {
+    fn from(err: proto::Error) -> Self {
+        match err {
+            proto::Error::Protocol(e) => Self::Protocol(e),
+            proto::Error::Closed => Self::Closed,
+            other => Self::Usage(other),
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Io(e) => e,
+            Error::Timeout(_) => Self::new(io::ErrorKind::TimedOut, err),
+            Error::AbnormalClose => Self::new(io::ErrorKind::UnexpectedEof, err),
+            other => Self::other(other),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Accepting WebSocket connections: the server side of the opening handshake over a transport.
+
+use bytes::BytesMut;
+use proto::handshake::HandshakeError;
+use proto::handshake::server::{AcceptConfig, Request, rejection_response};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::websocket::{WebSocket, with_timeout};
+
+/// Accepts a WebSocket connection with the default settings (permessage-deflate accepted, no
+/// subprotocols), on any path.
+///
+/// # Errors
+/// [`Error::Handshake`] when the request is not a valid upgrade (the client has been answered
+/// with the matching HTTP status), [`Error::Io`] or [`Error::Timeout`].
+///
+/// # Example
+/// ```no_run
+/// # async fn run() -> Result<(), wskit::Error> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+/// let (stream, _) = listener.accept().await?;
+/// let mut ws = wskit::accept(stream).await?;
+/// while let Some(Ok(msg)) = ws.recv().await {
+///     if msg.is_text() || msg.is_binary() {
+///         ws.send(msg).await?;
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn accept<S>(stream: S) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    Server::default().accept(stream).await.map(|(ws, _)| ws)
+}
+
+/// What a server accepts: limits, subprotocols, extra response headers.
+///
+/// # Example
+/// ```
+/// let server = wskit::Server::default()
+///     .protocols(["chat.v2", "chat.v1"])
+///     .header("X-Server", "wskit")
+///     .config(wskit::Config::default().max_message_size(1 << 20));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Server {
+    config: Config,
+    protocols: Vec<String>,
+    headers: Vec<(String, String)>,
+}
+
+/// The decision of an upgrade callback: accept (with extra response headers) or reject.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// Accept the upgrade, adding these headers to the `101` response.
+    Accept(Vec<(String, String)>),
+    /// Reject with this status, body and headers; no upgrade takes place.
+    Reject {
+        /// The HTTP status.
+        status: u16,
+        /// A short plain-text body.
+        body: String,
+        /// Extra headers (`WWW-Authenticate`, say).
+        headers: Vec<(String, String)>,
+    },
+}
+
+impl Server {
+    /// Limits and timeouts.
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The subprotocols we speak; the first the client offers is selected.
+    #[must_use]
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a header to every `101` response.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Performs the opening handshake on `stream`, returning the connection and the request.
+    ///
+    /// # Errors
+    /// As [`accept`].
+    pub async fn accept<S>(&self, stream: S) -> Result<(WebSocket<S>, Request), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.accept_with(stream, |_| Decision::Accept(Vec::new())).await
+    }
+
+    /// Performs the opening handshake, letting `decide` look at the request first (path,
+    /// origin, credentials) and accept or reject it.
+    ///
+    /// # Errors
+    /// As [`accept`]; a rejection by `decide` is [`Error::Handshake`] with
+    /// [`HandshakeError::UnexpectedStatus`] holding the status sent.
+    pub async fn accept_with<S, F>(
+        &self,
+        mut stream: S,
+        decide: F,
+    ) -> Result<(WebSocket<S>, Request), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        F: FnOnce(&Request) -> Decision,
+    {
+        let timeout = self.config.handshake_timeout;
+        with_timeout("handshake", timeout, async {
+            let (request, buf) = match read_request(&mut stream, self.config.max_handshake_size).await {
+                Ok(parsed) => parsed,
+                Err(Error::Handshake(err)) => {
+                    let response = rejection_response(err.status(), &err.to_string(), &[]);
+                    let _ = stream.write_all(&response).await;
+                    let _ = stream.shutdown().await;
+                    return Err(err.into());
+                }
+                Err(err) => return Err(err),
+            };
+            let extra = match decide(&request) {
+                Decision::Accept(headers) => headers,
+                Decision::Reject {
+                    status,
+                    body,
+                    headers,
+                } => {
+                    let response = rejection_response(status, &body, &headers);
+                    stream.write_all(&response).await?;
+                    let _ = stream.shutdown().await;
+                    return Err(HandshakeError::UnexpectedStatus {
+                        status,
+                        reason: body,
+                    }
+                    .into());
+                }
+            };
+            let mut accept = AcceptConfig::default()
+                .protocols(self.protocols.iter().cloned())
+                .deflate(self.config.proto.deflate_config().cloned());
+            for (name, value) in self.headers.iter().chain(&extra) {
+                accept = accept.header(name.clone(), value.clone());
+            }
+            let accepted = match accept.accept(&request) {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    let response = rejection_response(err.status(), &err.to_string(), &[]);
+                    let _ = stream.write_all(&response).await;
+                    let _ = stream.shutdown().await;
+                    return Err(err.into());
+                }
+            };
+            stream.write_all(&accepted.response).await?;
+            stream.flush().await?;
+            let conn = proto::Connection::server(self.config.proto.clone(), accepted.deflate);
+            let ws = WebSocket::from_parts(stream, conn, buf, self.config.clone(), accepted.protocol);
+            Ok((ws, request))
+        })
+        .await
+    }
+}
+
+/// Reads a request head; returns it with the bytes that followed it.
+async fn read_request<S>(stream: &mut S, max_size: usize) -> Result<(Request, BytesMut), Error>
+where
+    S: AsyncRead + Unpin,
+{
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if let Some((request, len)) = Request::parse(&buf)? {
+            let _ = buf.split_to(len);
+            return Ok((request, buf));
+        }
+        if buf.len() >= max_size {
+            return Err(HandshakeError::HeadersTooLarge.into());
+        }
+        buf.reserve(1024);
+        if tokio::io::AsyncReadExt::read_buf(stream, &mut buf).await? == 0 {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed during the handshake",
+            )));
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The WebSocket stream: a [`proto::Connection`] driven over an async transport.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_core::Stream;
+use futures_sink::Sink;
+use proto::{CloseCode, CloseFrame, Connection, Message, Role, State, Utf8Bytes};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// The connection state, as browsers name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyState {
+    /// The opening handshake is under way.
+    Connecting,
+    /// Messages flow both ways.
+    Open,
+    /// A close frame was sent or received; the transport is not closed yet.
+    Closing,
+    /// The connection is closed.
+    Closed,
+}
+
+/// A WebSocket connection over any `AsyncRead + AsyncWrite` transport.
+///
+/// Receive with [`recv`](Self::recv) (or as a [`Stream`]), send with [`send`](Self::send) (or
+/// as a [`Sink`]). Pings are answered automatically. Use [`split`](Self::split) to read and
+/// write from different tasks.
+///
+/// # Cancel safety
+/// `recv` is cancel safe: a message is never lost when its future is dropped. `send` queues the
+/// message before it waits, so a dropped `send` still sends it at the next write.
+///
+/// # Example
+/// ```no_run
+/// # async fn run() -> Result<(), wskit::Error> {
+/// let (mut ws, _) = wskit::connect("ws://127.0.0.1:9001/").await?;
+/// ws.send(wskit::Message::text("hello")).await?;
+/// while let Some(msg) = ws.recv().await {
+///     println!("{:?}", msg?);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    io: S,
+    conn: Connection,
+    read_buf: BytesMut,
+    config: Config,
+    protocol: Option<String>,
+    read_eof: bool,
+    shut_down: bool,
+    finished: bool,
+    close_deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Wraps a transport whose opening handshake is already done.
+    ///
+    /// `read_buf` holds bytes already read past the handshake (frames the peer sent without
+    /// waiting); they are processed first.
+    pub fn from_parts(
+        io: S,
+        conn: Connection,
+        read_buf: BytesMut,
+        config: Config,
+        protocol: Option<String>,
+    ) -> Self {
+        Self {
+            io,
+            conn,
+            read_buf,
+            config,
+            protocol,
+            read_eof: false,
+            shut_down: false,
+            finished: false,
+            close_deadline: None,
+        }
+    }
+
+    /// Receives the next message: text, binary, ping, pong, or the peer's close.
+    ///
+    /// Returns `None` once the connection is closed and the transport shut down.
+    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Receives the next text message, skipping pings and pongs.
+    ///
+    /// # Errors
+    /// [`Error::Unexpected`] when a binary message comes instead, [`Error::Closed`] on a close,
+    /// and the errors of [`recv`](Self::recv).
+    pub async fn recv_text(&mut self) -> Result<Utf8Bytes, Error> {
+        loop {
+            match self.recv().await.ok_or(Error::Closed)?? {
+                Message::Text(text) => return Ok(text),
+                Message::Ping(_) | Message::Pong(_) => {}
+                Message::Binary(_) => return Err(Error::Unexpected("binary", "text")),
+                Message::Close(_) => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// Receives the next binary message, skipping pings and pongs.
+    ///
+    /// # Errors
+    /// An error naming the mismatch when a text message or a close comes instead, and the
+    /// errors of [`recv`](Self::recv).
+    pub async fn recv_binary(&mut self) -> Result<Bytes, Error> {
+        loop {
+            match self.recv().await.ok_or(Error::Closed)?? {
+                Message::Binary(data) => return Ok(data),
+                Message::Ping(_) | Message::Pong(_) => {}
+                Message::Text(_) => return Err(Error::Unexpected("text", "binary")),
+                Message::Close(_) => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// Sends a message and waits until it is written to the transport.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after a close, [`Error::Io`] when the transport fails.
+    pub async fn send(&mut self, msg: Message) -> Result<(), Error> {
+        self.conn.send(msg)?;
+        self.flush().await
+    }
+
+    /// Queues a message without waiting for the transport, unless the outgoing buffer is over
+    /// [`Config::write_buffer_size`]; [`flush`](Self::flush) writes it out. Queue several
+    /// messages and flush once to write them with one system call.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn feed(&mut self, msg: Message) -> Result<(), Error> {
+        self.conn.send(msg)?;
+        if self.conn.outbox().remaining() >= self.config.write_buffer_size {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a message encoded once for many connections ([`proto::EncodedMessage`]).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_encoded(&mut self, msg: &proto::EncodedMessage) -> Result<(), Error> {
+        self.conn.send_encoded(msg)?;
+        self.flush().await
+    }
+
+    /// Writes out everything queued.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the transport fails.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_write_outbox(cx)).await
+    }
+
+    /// Sends a ping with `payload` (at most 125 bytes).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.send(Message::Ping(payload.into())).await
+    }
+
+    /// Closes the connection: sends a close frame with `code` and `reason`, waits for the
+    /// peer's close (discarding messages that arrive meanwhile) up to the close timeout, and
+    /// shuts the transport down.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a code that may not be sent (1005, 1006, 1015, …) or a reason over
+    /// 123 bytes; [`Error::Timeout`] when the peer did not answer in time.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if self.conn.state() == State::Open {
+            self.conn
+                .close(Some(CloseFrame::new(code, reason)))
+                .map_err(Error::from)?;
+        }
+        let _ = self.flush().await;
+        while let Some(msg) = self.recv().await {
+            if let Err(err) = msg {
+                return match err {
+                    Error::Timeout(_) => Err(err),
+                    _ => Ok(()),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the connection without a close frame (the peer sees code 1006).
+    pub fn hangup(self) {
+        drop(self);
+    }
+
+    /// The subprotocol selected in the handshake.
+    #[must_use]
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    #[must_use]
+    pub fn is_compressed(&self) -> bool {
+        self.conn.is_compressed()
+    }
+
+    /// The protocol version: always 13.
+    #[must_use]
+    pub fn version(&self) -> u8 {
+        13
+    }
+
+    /// Whether this is the client or the server end.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.conn.role()
+    }
+
+    /// The connection state.
+    #[must_use]
+    pub fn ready_state(&self) -> ReadyState {
+        match (self.finished, self.conn.state()) {
+            (true, _) => ReadyState::Closed,
+            (false, State::Open) => ReadyState::Open,
+            (false, _) => ReadyState::Closing,
+        }
+    }
+
+    /// The peer's close frame, once received.
+    #[must_use]
+    pub fn peer_close(&self) -> Option<&CloseFrame> {
+        self.conn.peer_close()
+    }
+
+    /// The transport.
+    #[must_use]
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The transport, mutably. Writing to it directly corrupts the stream.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    /// Splits into a receiving half and a sending half, for use from two tasks.
+    #[must_use]
+    pub fn split(
+        self,
+    ) -> (
+        futures_util::stream::SplitSink<Self, Message>,
+        futures_util::stream::SplitStream<Self>,
+    )
+    where
+        S: Send,
+    {
+        futures_util::StreamExt::split(self)
+    }
+
+    /// Polls for the next message; see [`recv`](Self::recv).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        loop {
+            if self.finished {
+                return Poll::Ready(None);
+            }
+            if self.conn.is_closed() {
+                ready!(self.poll_finish(cx));
+                return Poll::Ready(None);
+            }
+            match self.conn.read(&mut self.read_buf) {
+                Ok(Some(msg)) => {
+                    if !self.conn.outbox().is_empty() {
+                        // Answer pings (and the close) at once, as far as the transport takes it.
+                        if let Poll::Ready(Err(err)) = self.poll_write_outbox(cx) {
+                            self.finished = true;
+                            return Poll::Ready(Some(Err(err)));
+                        }
+                    }
+                    return Poll::Ready(Some(Ok(msg)));
+                }
+                Ok(None) => {}
+                Err(err) => return Poll::Ready(Some(Err(err.into()))),
+            }
+            if !self.conn.outbox().is_empty() {
+                if let Poll::Ready(Err(err)) = self.poll_write_outbox(cx) {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
+            if self.read_eof {
+                self.finished = true;
+                return Poll::Ready(Some(Err(Error::AbnormalClose)));
+            }
+            match self.poll_read_more(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(err.into())));
+                }
+                Poll::Pending => {
+                    if self.conn.state() == State::CloseSent && self.poll_close_deadline(cx) {
+                        self.finished = true;
+                        return Poll::Ready(Some(Err(Error::Timeout("closing handshake"))));
+                    }
+                    if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
+                        // An idle connection keeps no read buffer.
+                        self.read_buf = BytesMut::new();
+                        self.conn.shrink();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Reads more bytes into the read buffer; sets `read_eof` at end of stream.
+    fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let wanted = self.conn.bytes_wanted(&self.read_buf);
+        let chunk = wanted.clamp(self.config.read_buffer_size, 1 << 20);
+        if self.read_buf.capacity() - self.read_buf.len() < chunk / 2 {
+            self.read_buf.reserve(chunk);
+        }
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            &mut self.read_buf
+        ))?;
+        if n == 0 {
+            self.read_eof = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes the outbox and flushes the transport.
+    fn poll_write_outbox(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        while !self.conn.outbox().is_empty() {
+            let n = ready!(tokio_util::io::poll_write_buf(
+                Pin::new(&mut self.io),
+                cx,
+                self.conn.outbox()
+            ))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+        }
+        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// After the closing handshake: flush, let the server close first (client), shut down.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if ready!(self.poll_write_outbox(cx)).is_err() {
+            self.finished = true;
+            return Poll::Ready(());
+        }
+        if self.conn.role() == Role::Client {
+            // RFC 6455 §7.1.1: the server closes the TCP connection first.
+            while !self.read_eof {
+                self.read_buf.clear();
+                match self.poll_read_more(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => self.read_eof = true,
+                    Poll::Pending if self.poll_close_deadline(cx) => self.read_eof = true,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        }
+        if !self.shut_down {
+            let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+            self.shut_down = true;
+        }
+        self.finished = true;
+        Poll::Ready(())
+    }
+
+    /// Whether the close deadline has passed (starting it on first call).
+    fn poll_close_deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        let timeout = self.config.close_timeout;
+        let deadline = self
+            .close_deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        deadline.as_mut().poll(cx).is_ready()
+    }
+
+    /// The close timeout in effect.
+    #[must_use]
+    pub fn close_timeout(&self) -> Duration {
+        self.config.close_timeout
+    }
+}
+
+impl<S> Stream for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<S> Sink<Message> for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.conn.outbox().remaining() >= this.config.write_buffer_size {
+            ready!(this.poll_write_outbox(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<(), Error> {
+        self.get_mut().conn.send(msg).map_err(Error::from)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_write_outbox(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.conn.state() == State::Open {
+            this.conn
+                .close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+                .map_err(Error::from)?;
+        }
+        this.poll_write_outbox(cx)
+    }
+}
+
+/// Reads with the deadline of a future: used by the handshakes.
+pub(crate) async fn with_timeout<T>(
+    what: &'static str,
+    timeout: Duration,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| Error::Timeout(what))?
+}
