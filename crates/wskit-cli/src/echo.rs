@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use wskit::{Config, DeflateConfig, Message, Server};
+use wskit::{Config, DeflateConfig, Server};
 
 use crate::EchoArgs;
 
@@ -29,12 +29,14 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     let deflate = (!args.no_deflate).then(DeflateConfig::default);
-    let server = Arc::new(Server::default().config(
-        Config::default()
-            .deflate(deflate)
-            .max_message_size(args.max_message_size)
-            .max_frame_size(args.max_message_size),
-    ));
+    let server = Arc::new(
+        Server::default().config(
+            Config::default()
+                .deflate(deflate)
+                .max_message_size(args.max_message_size)
+                .max_frame_size(args.max_message_size),
+        ),
+    );
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -67,9 +69,9 @@ where
 {
     let (mut ws, _request) = server.accept(stream).await?;
     while let Some(msg) = ws.recv().await {
-        match msg? {
-            msg @ (Message::Text(_) | Message::Binary(_)) => ws.send(msg).await?,
-            _ => {}
+        let msg = msg?;
+        if msg.is_text() || msg.is_binary() {
+            ws.send(msg).await?;
         }
     }
     Ok(())

@@ -48,8 +48,7 @@ struct EchoArgs {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -57,7 +56,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Echo(args) => {
             let runtime = if args.threads <= 1 {
-                tokio::runtime::Builder::new_current_thread().enable_all().build()
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
             } else {
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(args.threads)

@@ -134,8 +134,8 @@ impl CloseFrame {
                 if !code.is_sendable() {
                     return Err(ProtocolError::InvalidCloseCode(code.0));
                 }
-                let reason = simdutf8::basic::from_utf8(reason)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+                let reason =
+                    simdutf8::basic::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
                 Ok(Some(Self::new(code, reason.to_owned())))
             }
         }

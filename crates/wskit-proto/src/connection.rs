@@ -178,9 +178,9 @@ impl Connection {
     /// caller can size its next read. Never more than the frame size limit.
     #[must_use]
     pub fn bytes_wanted(&self, buf: &BytesMut) -> usize {
-        self.frame
-            .as_ref()
-            .map_or(0, |f| (f.header_len + f.payload_len).saturating_sub(buf.len()))
+        self.frame.as_ref().map_or(0, |f| {
+            (f.header_len + f.payload_len).saturating_sub(buf.len())
+        })
     }
 
     /// Processes bytes from the transport held in `buf`, consuming what it uses.
@@ -393,7 +393,10 @@ impl Connection {
         let Some(frame) = self.frame.as_mut() else {
             return Ok(None);
         };
-        let available = buf.len().saturating_sub(frame.header_len).min(frame.payload_len);
+        let available = buf
+            .len()
+            .saturating_sub(frame.header_len)
+            .min(frame.payload_len);
         if available > frame.processed {
             let start = frame.header_len + frame.processed;
             let piece = &mut buf[start..frame.header_len + available];
@@ -402,7 +405,9 @@ impl Connection {
             }
             if !frame.opcode.is_control() && !frame.compressed {
                 if let Some(msg) = self.message.as_mut().filter(|m| m.opcode == OpCode::Text) {
-                    msg.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    msg.utf8
+                        .feed(piece)
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
             }
             frame.processed = available;

@@ -104,7 +104,10 @@ impl DeflateConfig {
             offer.push_str("; client_no_context_takeover");
         }
         if self.server_max_window_bits < 15 {
-            offer.push_str(&format!("; server_max_window_bits={}", self.server_max_window_bits));
+            offer.push_str(&format!(
+                "; server_max_window_bits={}",
+                self.server_max_window_bits
+            ));
         }
         offer.push_str("; client_max_window_bits");
         if self.client_max_window_bits < 15 {
@@ -337,9 +340,9 @@ impl DeflateCodec {
     pub(crate) fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
         let bits = self.own_window_bits.unwrap_or(15);
         let level = self.level;
-        let c = self
-            .compress
-            .get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(level), false, bits));
+        let c = self.compress.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(level), false, bits)
+        });
         let start_in = c.total_in();
         let start_len = out.len();
         loop {
@@ -444,26 +447,52 @@ mod tests {
     #[test]
     fn server_declines_only_bad_offers() {
         let config = DeflateConfig::default();
-        assert!(config.accept_offers(["permessage-deflate; server_max_window_bits=7"]).is_none());
-        assert!(config.accept_offers(["permessage-deflate; server_max_window_bits"]).is_none());
+        assert!(
+            config
+                .accept_offers(["permessage-deflate; server_max_window_bits=7"])
+                .is_none()
+        );
+        assert!(
+            config
+                .accept_offers(["permessage-deflate; server_max_window_bits"])
+                .is_none()
+        );
         assert!(config.accept_offers(["x-webkit-deflate-frame"]).is_none());
-        assert!(config
-            .accept_offers(["permessage-deflate; client_no_context_takeover; client_no_context_takeover"])
-            .is_none());
-        let (response, _) = config.accept_offers(["permessage-deflate; client_max_window_bits=\"10\""]).unwrap();
+        assert!(
+            config
+                .accept_offers([
+                    "permessage-deflate; client_no_context_takeover; client_no_context_takeover"
+                ])
+                .is_none()
+        );
+        let (response, _) = config
+            .accept_offers(["permessage-deflate; client_max_window_bits=\"10\""])
+            .unwrap();
         assert_eq!(response, "permessage-deflate; client_max_window_bits=10");
     }
 
     #[test]
     fn client_validates_response() {
         let config = DeflateConfig::default();
-        let params = config.accept_response("permessage-deflate; server_no_context_takeover; client_max_window_bits=9").unwrap();
+        let params = config
+            .accept_response(
+                "permessage-deflate; server_no_context_takeover; client_max_window_bits=9",
+            )
+            .unwrap();
         assert!(params.server_no_context_takeover);
         assert_eq!(params.client_max_window_bits, 9);
         assert!(config.accept_response("permessage-deflate; bogus").is_err());
-        assert!(config.accept_response("permessage-deflate, permessage-deflate").is_err());
+        assert!(
+            config
+                .accept_response("permessage-deflate, permessage-deflate")
+                .is_err()
+        );
         let small = DeflateConfig::default().server_max_window_bits(10);
-        assert!(small.accept_response("permessage-deflate; server_max_window_bits=12").is_err());
+        assert!(
+            small
+                .accept_response("permessage-deflate; server_max_window_bits=12")
+                .is_err()
+        );
     }
 
     #[test]
@@ -502,7 +531,9 @@ mod tests {
         let mut wire = Vec::new();
         server.compress(&[0u8; 1 << 20], &mut wire);
         let mut plain = Vec::new();
-        let err = client.decompress(&wire, true, &mut plain, 1000).unwrap_err();
+        let err = client
+            .decompress(&wire, true, &mut plain, 1000)
+            .unwrap_err();
         assert_eq!(err, ProtocolError::MessageTooLarge { max: 1000 });
         assert!(plain.capacity() < 10_000);
     }

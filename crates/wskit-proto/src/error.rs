@@ -83,9 +83,7 @@ impl ProtocolError {
     pub fn close_code(&self) -> CloseCode {
         match self {
             Self::InvalidUtf8 | Self::InvalidCompressedData(_) => CloseCode::INVALID_PAYLOAD,
-            Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => {
-                CloseCode::MESSAGE_TOO_BIG
-            }
+            Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }

@@ -142,7 +142,11 @@ mod tests {
         assert_eq!(parsed, header);
         assert_eq!(len, out.len());
         for cut in 0..out.len() {
-            assert_eq!(FrameHeader::parse(&out[..cut]).unwrap(), None, "cut at {cut}");
+            assert_eq!(
+                FrameHeader::parse(&out[..cut]).unwrap(),
+                None,
+                "cut at {cut}"
+            );
         }
     }
 

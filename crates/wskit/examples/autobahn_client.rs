@@ -3,7 +3,7 @@
 //! Run with: `cargo run --release -p wskit --example autobahn_client -- ws://127.0.0.1:9001`
 //! against `kosoku -m fuzzingserver 127.0.0.1:9001` (or Autobahn's `wstest -m fuzzingserver`).
 
-use wskit::{Message, connect};
+use wskit::connect;
 
 const AGENT: &str = "wskit";
 
@@ -35,9 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn run_case(url: &str) -> Result<(), wskit::Error> {
     let (mut ws, _) = connect(url).await?;
     while let Some(msg) = ws.recv().await {
-        match msg? {
-            msg @ (Message::Text(_) | Message::Binary(_)) => ws.send(msg).await?,
-            _ => {}
+        let msg = msg?;
+        if msg.is_text() || msg.is_binary() {
+            ws.send(msg).await?;
         }
     }
     Ok(())

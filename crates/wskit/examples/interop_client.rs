@@ -54,7 +54,9 @@ async fn run(url: &str, deflate: bool, expect_close: u16) -> Result<(), String> 
         ));
     }
     for (name, msg) in messages() {
-        ws.send(msg.clone()).await.map_err(|e| format!("{name}: send: {e}"))?;
+        ws.send(msg.clone())
+            .await
+            .map_err(|e| format!("{name}: send: {e}"))?;
         let echo = loop {
             let next = tokio::time::timeout(STEP, ws.recv())
                 .await
@@ -90,7 +92,9 @@ async fn run(url: &str, deflate: bool, expect_close: u16) -> Result<(), String> 
         .map_err(|e| format!("close: {e}"))?;
     let code = ws.peer_close().map(|f| u16::from(f.code));
     if code != Some(expect_close) {
-        return Err(format!("server's close code {code:?}, wanted {expect_close}"));
+        return Err(format!(
+            "server's close code {code:?}, wanted {expect_close}"
+        ));
     }
     Ok(())
 }
@@ -116,7 +120,10 @@ fn messages() -> Vec<(&'static str, Message)> {
     vec![
         ("text hello", Message::text("hello")),
         ("utf-8 text", Message::text("héllo wörld €𝄞")),
-        ("binary 0..255", Message::binary((0..=255u8).collect::<Vec<_>>())),
+        (
+            "binary 0..255",
+            Message::binary((0..=255u8).collect::<Vec<_>>()),
+        ),
         ("empty text", Message::text("")),
         ("empty binary", Message::binary(Vec::new())),
         ("1 MiB binary", Message::binary(random)),

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use proto::handshake::client::{ClientHandshake, Negotiated};
 use proto::handshake::HandshakeError;
+use proto::handshake::client::{ClientHandshake, Negotiated};
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -78,7 +78,11 @@ impl WsUrl {
             .path_and_query()
             .map_or("/", |pq| pq.as_str())
             .to_owned();
-        let target = if target.is_empty() { "/".to_owned() } else { target };
+        let target = if target.is_empty() {
+            "/".to_owned()
+        } else {
+            target
+        };
         Ok(Self {
             tls,
             host,
@@ -228,13 +232,18 @@ impl Client {
         self.handshake(stream, &url).await
     }
 
-    async fn handshake<S>(&self, mut stream: S, url: &WsUrl) -> Result<(WebSocket<S>, Negotiated), Error>
+    async fn handshake<S>(
+        &self,
+        mut stream: S,
+        url: &WsUrl,
+    ) -> Result<(WebSocket<S>, Negotiated), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut handshake = ClientHandshake::new(url.host_header(), url.target.clone(), rand::random())
-            .protocols(self.protocols.iter().cloned())
-            .deflate(self.config.proto.deflate_config().cloned());
+        let mut handshake =
+            ClientHandshake::new(url.host_header(), url.target.clone(), rand::random())
+                .protocols(self.protocols.iter().cloned())
+                .deflate(self.config.proto.deflate_config().cloned());
         for (name, value) in &self.headers {
             handshake = handshake.header(name.clone(), value.clone());
         }

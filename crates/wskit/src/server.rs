@@ -102,7 +102,8 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.accept_with(stream, |_| Decision::Accept(Vec::new())).await
+        self.accept_with(stream, |_| Decision::Accept(Vec::new()))
+            .await
     }
 
     /// Performs the opening handshake, letting `decide` look at the request first (path,
@@ -122,16 +123,17 @@ impl Server {
     {
         let timeout = self.config.handshake_timeout;
         with_timeout("handshake", timeout, async {
-            let (request, buf) = match read_request(&mut stream, self.config.max_handshake_size).await {
-                Ok(parsed) => parsed,
-                Err(Error::Handshake(err)) => {
-                    let response = rejection_response(err.status(), &err.to_string(), &[]);
-                    let _ = stream.write_all(&response).await;
-                    let _ = stream.shutdown().await;
-                    return Err(err.into());
-                }
-                Err(err) => return Err(err),
-            };
+            let (request, buf) =
+                match read_request(&mut stream, self.config.max_handshake_size).await {
+                    Ok(parsed) => parsed,
+                    Err(Error::Handshake(err)) => {
+                        let response = rejection_response(err.status(), &err.to_string(), &[]);
+                        let _ = stream.write_all(&response).await;
+                        let _ = stream.shutdown().await;
+                        return Err(err.into());
+                    }
+                    Err(err) => return Err(err),
+                };
             let extra = match decide(&request) {
                 Decision::Accept(headers) => headers,
                 Decision::Reject {
@@ -167,7 +169,8 @@ impl Server {
             stream.write_all(&accepted.response).await?;
             stream.flush().await?;
             let conn = proto::Connection::server(self.config.proto.clone(), accepted.deflate);
-            let ws = WebSocket::from_parts(stream, conn, buf, self.config.clone(), accepted.protocol);
+            let ws =
+                WebSocket::from_parts(stream, conn, buf, self.config.clone(), accepted.protocol);
             Ok((ws, request))
         })
         .await

@@ -13,11 +13,15 @@ use crate::error::Error;
 ///
 /// # Errors
 /// [`Error::Tls`] when a certificate cannot be added.
-pub fn client_config(extra_roots: &[CertificateDer<'static>]) -> Result<Arc<rustls::ClientConfig>, Error> {
+pub fn client_config(
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<Arc<rustls::ClientConfig>, Error> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for cert in extra_roots {
-        roots.add(cert.clone()).map_err(|e| Error::Tls(e.to_string()))?;
+        roots
+            .add(cert.clone())
+            .map_err(|e| Error::Tls(e.to_string()))?;
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -38,7 +42,10 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(Error::Tls(format!("{}: no certificate found", path.display())));
+        return Err(Error::Tls(format!(
+            "{}: no certificate found",
+            path.display()
+        )));
     }
     Ok(certs)
 }

@@ -259,7 +259,6 @@ where
     }
 
     /// Splits into a receiving half and a sending half, for use from two tasks.
-    #[must_use]
     pub fn split(
         self,
     ) -> (

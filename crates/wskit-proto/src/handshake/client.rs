@@ -78,7 +78,11 @@ impl ClientHandshake {
             self.target, self.host, self.key
         );
         if !self.protocols.is_empty() {
-            let _ = write!(req, "Sec-WebSocket-Protocol: {}\r\n", self.protocols.join(", "));
+            let _ = write!(
+                req,
+                "Sec-WebSocket-Protocol: {}\r\n",
+                self.protocols.join(", ")
+            );
         }
         if let Some(deflate) = &self.deflate {
             let _ = write!(req, "Sec-WebSocket-Extensions: {}\r\n", deflate.offer());
@@ -199,7 +203,11 @@ mod tests {
         let hs = ClientHandshake::new("h", "/", [1; 16]).protocols(["a"]);
         let good = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-            accept_key(base64::engine::general_purpose::STANDARD.encode([1u8; 16]).as_bytes())
+            accept_key(
+                base64::engine::general_purpose::STANDARD
+                    .encode([1u8; 16])
+                    .as_bytes()
+            )
         );
         let ok = format!("{good}\r\n");
         assert!(hs.parse_response(ok.as_bytes()).unwrap().is_some());

@@ -172,7 +172,11 @@ impl AcceptConfig {
         response.push_str(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
         );
-        let _ = write!(response, "Sec-WebSocket-Accept: {}\r\n", accept_key(key.as_bytes()));
+        let _ = write!(
+            response,
+            "Sec-WebSocket-Accept: {}\r\n",
+            accept_key(key.as_bytes())
+        );
         if let Some(protocol) = &protocol {
             let _ = write!(response, "Sec-WebSocket-Protocol: {protocol}\r\n");
         }
@@ -270,7 +274,10 @@ mod tests {
         assert_eq!(req.query(), Some("x=1"));
         let accepted = AcceptConfig::default().accept(&req).unwrap();
         let text = String::from_utf8(accepted.response).unwrap();
-        assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{text}");
+        assert!(
+            text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -307,7 +314,10 @@ mod tests {
             .accept(&parse(&raw))
             .unwrap();
         let text = String::from_utf8(accepted.response).unwrap();
-        assert!(text.contains("Sec-WebSocket-Extensions: permessage-deflate\r\n"), "{text}");
+        assert!(
+            text.contains("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+            "{text}"
+        );
         assert!(text.contains("X-Served-By: wskit\r\n"));
         assert!(accepted.deflate.is_some());
     }

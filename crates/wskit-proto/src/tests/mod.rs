@@ -13,13 +13,15 @@ use util::{Pair, frame, read_all};
 fn messages_flow_both_ways() {
     let mut pair = Pair::new(Config::default(), None);
     pair.client.send(Message::text("hi")).unwrap();
-    pair.client.send(Message::binary(vec![0u8; 70_000])).unwrap();
+    pair.client
+        .send(Message::binary(vec![0u8; 70_000]))
+        .unwrap();
     assert_eq!(
-        pair.to_server(),
+        pair.deliver_to_server(),
         vec![Message::text("hi"), Message::binary(vec![0u8; 70_000])]
     );
     pair.server.send(Message::text("yo")).unwrap();
-    assert_eq!(pair.to_client(), vec![Message::text("yo")]);
+    assert_eq!(pair.deliver_to_client(), vec![Message::text("yo")]);
 }
 
 #[test]
@@ -66,7 +68,10 @@ fn code_point_split_across_fragments_is_valid() {
     let mut wire = frame(0x01, key, &euro[..1]);
     wire.extend(frame(0x00, key, &euro[1..2]));
     wire.extend(frame(0x80, key, &euro[2..]));
-    assert_eq!(read_all(&mut server, &wire).unwrap(), vec![Message::text("€")]);
+    assert_eq!(
+        read_all(&mut server, &wire).unwrap(),
+        vec![Message::text("€")]
+    );
 }
 
 #[test]
@@ -98,14 +103,14 @@ fn invalid_utf8_fails_inside_a_partially_received_frame() {
 fn protocol_violations_map_to_close_codes() {
     let key = Some([1, 2, 3, 4]);
     let cases: Vec<(Vec<u8>, u16)> = vec![
-        (frame(0xc1, key, b"x"), 1002),       // RSV1 without deflate
-        (frame(0x83, key, b""), 1002),        // reserved opcode
-        (frame(0x81, None, b"x"), 1002),      // unmasked client frame
-        (frame(0x09, key, b""), 1002),        // fragmented ping
-        (frame(0x89, key, &[0; 126]), 1002),  // control frame too long
-        (frame(0x80, key, b"x"), 1002),       // continuation with nothing to continue
-        (frame(0x88, key, &[3]), 1002),       // one-byte close payload
-        (frame(0x88, key, &[0x03, 0xed]), 1002), // close code 1005
+        (frame(0xc1, key, b"x"), 1002),                // RSV1 without deflate
+        (frame(0x83, key, b""), 1002),                 // reserved opcode
+        (frame(0x81, None, b"x"), 1002),               // unmasked client frame
+        (frame(0x09, key, b""), 1002),                 // fragmented ping
+        (frame(0x89, key, &[0; 126]), 1002),           // control frame too long
+        (frame(0x80, key, b"x"), 1002),                // continuation with nothing to continue
+        (frame(0x88, key, &[3]), 1002),                // one-byte close payload
+        (frame(0x88, key, &[0x03, 0xed]), 1002),       // close code 1005
         (frame(0x88, key, &[0x03, 0xe8, 0xff]), 1007), // close reason not UTF-8
     ];
     for (wire, code) in cases {
@@ -155,7 +160,9 @@ fn many_tiny_fragments_are_charged_a_minimum_each() {
     }
     assert!(matches!(
         read_all(&mut server, &wire),
-        Err(Error::Protocol(ProtocolError::MessageTooLarge { max: 1000 }))
+        Err(Error::Protocol(ProtocolError::MessageTooLarge {
+            max: 1000
+        }))
     ));
 }
 
@@ -167,17 +174,23 @@ fn closing_handshake_initiated_by_client() {
         .unwrap();
     assert_eq!(pair.client.state(), State::CloseSent);
     assert_eq!(pair.client.send(Message::text("late")), Err(Error::Closing));
-    let got = pair.to_server();
+    let got = pair.deliver_to_server();
     assert_eq!(
         got,
-        vec![Message::Close(Some(CloseFrame::new(CloseCode::from(4000), "bye")))]
+        vec![Message::Close(Some(CloseFrame::new(
+            CloseCode::from(4000),
+            "bye"
+        )))]
     );
     assert!(pair.server.is_closed());
     // The server echoed the code; the client completes the handshake.
-    let got = pair.to_client();
+    let got = pair.deliver_to_client();
     assert_eq!(
         got,
-        vec![Message::Close(Some(CloseFrame::new(CloseCode::from(4000), "")))]
+        vec![Message::Close(Some(CloseFrame::new(
+            CloseCode::from(4000),
+            ""
+        )))]
     );
     assert!(pair.client.is_closed());
 }
@@ -187,9 +200,9 @@ fn data_still_arrives_after_we_sent_close() {
     let mut pair = Pair::new(Config::default(), None);
     pair.server.close(None).unwrap();
     pair.client.send(Message::text("in flight")).unwrap();
-    assert_eq!(pair.to_server(), vec![Message::text("in flight")]);
-    assert_eq!(pair.to_client(), vec![Message::Close(None)]);
-    assert_eq!(pair.to_server(), vec![Message::Close(None)]);
+    assert_eq!(pair.deliver_to_server(), vec![Message::text("in flight")]);
+    assert_eq!(pair.deliver_to_client(), vec![Message::Close(None)]);
+    assert_eq!(pair.deliver_to_server(), vec![Message::Close(None)]);
     assert!(pair.server.is_closed() && pair.client.is_closed());
 }
 
@@ -198,7 +211,8 @@ fn user_cannot_send_reserved_close_codes() {
     let mut pair = Pair::new(Config::default(), None);
     for code in [1005, 1006, 1015, 999, 5000] {
         assert_eq!(
-            pair.client.close(Some(CloseFrame::new(CloseCode::from(code), ""))),
+            pair.client
+                .close(Some(CloseFrame::new(CloseCode::from(code), ""))),
             Err(Error::InvalidCloseCode(code))
         );
     }
@@ -220,8 +234,14 @@ fn deflate_roundtrip_through_the_connection() {
     }
     let wire_len = pair.client.outbox().remaining();
     assert!(wire_len < big.len() / 10, "{wire_len}");
-    assert_eq!(pair.to_server(), vec![Message::text(big.as_str()); 3]);
-    assert_eq!(pair.to_client(), vec![Message::text(big.as_str()); 3]);
+    assert_eq!(
+        pair.deliver_to_server(),
+        vec![Message::text(big.as_str()); 3]
+    );
+    assert_eq!(
+        pair.deliver_to_client(),
+        vec![Message::text(big.as_str()); 3]
+    );
 }
 
 #[test]

@@ -22,14 +22,14 @@ impl Pair {
     }
 
     /// Moves everything the client queued to the server, returning the server's messages.
-    pub(super) fn to_server(&mut self) -> Vec<Message> {
+    pub(super) fn deliver_to_server(&mut self) -> Vec<Message> {
         let out = self.client.outbox();
         let wire = out.copy_to_bytes(out.remaining());
         read_all(&mut self.server, &wire).unwrap()
     }
 
     /// Moves everything the server queued to the client, returning the client's messages.
-    pub(super) fn to_client(&mut self) -> Vec<Message> {
+    pub(super) fn deliver_to_client(&mut self) -> Vec<Message> {
         let out = self.server.outbox();
         let wire = out.copy_to_bytes(out.remaining());
         read_all(&mut self.client, &wire).unwrap()
