@@ -116,8 +116,8 @@ where
     /// Receives the next binary message, skipping pings and pongs.
     ///
     /// # Errors
-    /// An error naming the mismatch when a text message or a close comes instead, and the
-    /// errors of [`recv`](Self::recv).
+    /// [`Error::Unexpected`] when a text message comes instead, [`Error::Closed`] on a close,
+    /// and the errors of [`recv`](Self::recv).
     pub async fn recv_binary(&mut self) -> Result<Bytes, Error> {
         loop {
             match self.recv().await.ok_or(Error::Closed)?? {
@@ -293,7 +293,15 @@ where
                     return Poll::Ready(Some(Ok(msg)));
                 }
                 Ok(None) => {}
-                Err(err) => return Poll::Ready(Some(Err(err.into()))),
+                Err(err) => {
+                    // Send the close frame the violation queued (1002, 1007, 1009, ...) at
+                    // once, as far as the transport takes it: the caller may drop the
+                    // connection on this error without polling it again.
+                    if !self.conn.outbox().is_empty() {
+                        let _ = self.poll_write_outbox(cx);
+                    }
+                    return Poll::Ready(Some(Err(err.into())));
+                }
             }
             if !self.conn.outbox().is_empty() {
                 if let Poll::Ready(Err(err)) = self.poll_write_outbox(cx) {
@@ -313,6 +321,8 @@ where
                 }
                 Poll::Pending => {
                     if self.conn.state() == State::CloseSent && self.poll_close_deadline(cx) {
+                        // The peer never answered our close: drop the connection.
+                        let _ = Pin::new(&mut self.io).poll_shutdown(cx);
                         self.finished = true;
                         return Poll::Ready(Some(Err(Error::Timeout("closing handshake"))));
                     }

@@ -1,0 +1,67 @@
+//! Frames that arrive in the same read as the handshake (the peer did not wait for the
+//! response) are kept and delivered, on both sides.
+
+mod support;
+
+use support::{KEY, Raw, client_frame, listen, server_frame, upgrade_request, within, ws_url};
+use wskit::proto::handshake::accept_key;
+use wskit::{Client, Config, Message};
+
+#[tokio::test]
+async fn server_keeps_frames_sent_with_the_request() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut ws = wskit::accept(stream).await.expect("handshake");
+        let first = ws.recv().await.expect("a message").expect("no error");
+        let second = ws.recv().await.expect("a message").expect("no error");
+        (first, second)
+    });
+
+    // Request, a text frame and a binary frame in one write.
+    let mut bytes = upgrade_request(KEY, "").into_bytes();
+    bytes.extend(client_frame(0x1, b"early bird"));
+    bytes.extend(client_frame(0x2, &[1, 2, 3]));
+    let mut raw = Raw::connect(addr).await;
+    raw.write(&bytes).await;
+
+    let head = within(raw.read_head()).await.expect("a response");
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    let (first, second) = within(server).await.expect("server task");
+    assert_eq!(first, Message::text("early bird"));
+    assert_eq!(second, Message::binary(vec![1, 2, 3]));
+}
+
+#[tokio::test]
+async fn client_keeps_frames_sent_with_the_response() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut raw = Raw::new(stream);
+        let head = raw.read_head().await.expect("a request");
+        let key = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .expect("a key");
+        // The 101 response and a text frame in one write.
+        let mut bytes = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            accept_key(key.trim().as_bytes())
+        )
+        .into_bytes();
+        bytes.extend(server_frame(0x1, b"welcome"));
+        raw.write(&bytes).await;
+        raw.read_to_end().await;
+    });
+
+    let client = Client::new(ws_url(addr)).config(Config::default().deflate(None));
+    let (mut ws, _) = within(client.connect()).await.expect("connect");
+    let msg = within(ws.recv())
+        .await
+        .expect("a message")
+        .expect("no error");
+    assert_eq!(msg, Message::text("welcome"));
+    ws.hangup();
+    within(server).await.expect("server task");
+}
