@@ -23,8 +23,14 @@ const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// # Example
 /// ```
 /// use wskit_proto::DeflateConfig;
-/// let config = DeflateConfig::default().server_no_context_takeover(true).level(1);
-/// assert_eq!(config.offer(), "permessage-deflate; server_no_context_takeover; client_max_window_bits");
+/// let config = DeflateConfig::default()
+///     .server_no_context_takeover(true)
+///     .client_no_context_takeover(true)
+///     .level(1);
+/// assert_eq!(
+///     config.offer(),
+///     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeflateConfig {
@@ -94,13 +100,27 @@ impl DeflateConfig {
     }
 
     /// The `Sec-WebSocket-Extensions` value a client sends.
+    ///
+    /// Unless `client_no_context_takeover` is set, a second, fallback offer follows the first
+    /// with `client_no_context_takeover` added: a server that insists on it (RFC 7692 lets a
+    /// server skip offers without it) can still agree to compression, while any other server
+    /// takes the first offer and lets us keep our compression context.
     #[must_use]
     pub fn offer(&self) -> String {
+        let first = self.single_offer(self.client_no_context_takeover);
+        if self.client_no_context_takeover {
+            first
+        } else {
+            format!("{first}, {}", self.single_offer(true))
+        }
+    }
+
+    fn single_offer(&self, client_no_context_takeover: bool) -> String {
         let mut offer = String::from(EXTENSION_NAME);
         if self.server_no_context_takeover {
             offer.push_str("; server_no_context_takeover");
         }
-        if self.client_no_context_takeover {
+        if client_no_context_takeover {
             offer.push_str("; client_no_context_takeover");
         }
         if self.server_max_window_bits < 15 {
@@ -289,6 +309,8 @@ pub(crate) struct DeflateCodec {
     own_no_context_takeover: bool,
     peer_window_bits: u8,
     peer_no_context_takeover: bool,
+    /// The peer's DEFLATE stream ended (a block with BFINAL set) and nothing followed yet.
+    peer_stream_ended: bool,
     level: u32,
     threshold: usize,
 }
@@ -326,6 +348,7 @@ impl DeflateCodec {
             // zlib inflates raw deflate with 9 bits at the least; a larger window is harmless.
             peer_window_bits: peer_bits.max(9),
             peer_no_context_takeover: peer_nct,
+            peer_stream_ended: false,
             level: config.compression_level(),
             threshold: config.compression_threshold(),
         }
@@ -384,9 +407,15 @@ impl DeflateCodec {
         let d = self
             .decompress
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-        inflate_into(d, input, out, limit)?;
+        inflate_into(d, input, out, limit, &mut self.peer_stream_ended)?;
         if last {
-            inflate_into(d, &SYNC_TAIL, out, limit)?;
+            // A message whose stream ended with its last bit (a BFINAL block without the empty
+            // block octet of RFC 7692 §7.2.3.4) is complete: in the new stream the tail would
+            // open a stored block that the next message could not close.
+            if !self.peer_stream_ended {
+                inflate_into(d, &SYNC_TAIL, out, limit, &mut self.peer_stream_ended)?;
+            }
+            self.peer_stream_ended = false;
             if self.peer_no_context_takeover {
                 d.reset(false);
             }
@@ -395,15 +424,20 @@ impl DeflateCodec {
     }
 }
 
+/// Inflates `input` into `out`, failing when `out` would grow beyond `limit` bytes.
+///
+/// RFC 7692 §7.2.1 lets the peer end its DEFLATE stream with a BFINAL block; what follows (the
+/// rest of the message and the next messages) is then a new stream, so the inflater is reset
+/// rather than left finished, which would turn every later message into an empty one.
+/// `ended` tells whether the stream ended with no input consumed since.
 fn inflate_into(
     d: &mut Decompress,
-    input: &[u8],
+    mut input: &[u8],
     out: &mut Vec<u8>,
     limit: usize,
+    ended: &mut bool,
 ) -> Result<(), ProtocolError> {
-    let start_in = d.total_in();
     loop {
-        let consumed = usize::try_from(d.total_in() - start_in).unwrap_or(input.len());
         let room = limit.saturating_add(1).saturating_sub(out.len());
         if room == 0 {
             return Err(ProtocolError::MessageTooLarge { max: limit });
@@ -414,15 +448,28 @@ fn inflate_into(
         }
         let (before_in, before_out) = (d.total_in(), d.total_out());
         let status = d
-            .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
+            .decompress_vec(input, out, FlushDecompress::Sync)
             .map_err(|e| ProtocolError::InvalidCompressedData(e.to_string()))?;
         if out.len() > limit {
             return Err(ProtocolError::MessageTooLarge { max: limit });
         }
-        let consumed = usize::try_from(d.total_in() - start_in).unwrap_or(input.len());
-        let progressed = d.total_in() != before_in || d.total_out() != before_out;
+        let used =
+            usize::try_from(d.total_in() - before_in).map_or(input.len(), |n| n.min(input.len()));
+        input = &input[used..];
+        let progressed = used > 0 || d.total_out() != before_out;
+        if used > 0 {
+            *ended = false;
+        }
+        if status == Status::StreamEnd {
+            d.reset(false);
+            *ended = true;
+            if input.is_empty() || !progressed {
+                return Ok(());
+            }
+            continue;
+        }
         let output_full = out.len() == out.capacity();
-        if status == Status::StreamEnd || (consumed >= input.len() && !output_full) || !progressed {
+        if (input.is_empty() && !output_full) || !progressed {
             return Ok(());
         }
     }
@@ -472,6 +519,27 @@ mod tests {
     }
 
     #[test]
+    fn client_offers_a_fallback_without_context_takeover() {
+        let config = DeflateConfig::default();
+        let offer = config.offer();
+        assert_eq!(
+            offer,
+            "permessage-deflate; client_max_window_bits, \
+             permessage-deflate; client_no_context_takeover; client_max_window_bits"
+        );
+        // A server that takes the first offer keeps context takeover for the client.
+        let (_, params) = config.accept_offers([offer.as_str()]).unwrap();
+        assert!(!params.client_no_context_takeover);
+        // A response to the second offer is a valid answer too.
+        let params = config
+            .accept_response(
+                "permessage-deflate; client_no_context_takeover; client_max_window_bits=9",
+            )
+            .unwrap();
+        assert!(params.client_no_context_takeover);
+    }
+
+    #[test]
     fn client_validates_response() {
         let config = DeflateConfig::default();
         let params = config
@@ -515,6 +583,45 @@ mod tests {
                 assert_eq!(plain, msg);
             }
         }
+    }
+
+    #[test]
+    fn a_bfinal_block_starts_a_new_stream() {
+        // RFC 7692 §7.2.3.4 allows a message flushed with a BFINAL block. The inflater used to
+        // stay finished after it, so with context takeover every later message was empty.
+        let params = DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let mut client = DeflateCodec::new(params, Role::Client, &DeflateConfig::default());
+        let bfinal_with_octet = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]; // §7.2.3.4
+        let bfinal_alone = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]; // a Z_FINISH stream
+        let sync_flushed = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]; // §7.2.3.1
+        for payload in [
+            &bfinal_with_octet[..],
+            &sync_flushed,
+            &bfinal_alone,
+            &sync_flushed,
+            &bfinal_alone,
+            &bfinal_with_octet,
+            &sync_flushed,
+        ] {
+            let mut plain = Vec::new();
+            client.decompress(payload, true, &mut plain, 1000).unwrap();
+            assert_eq!(plain, b"Hello", "{payload:02x?}");
+        }
+        // The stream may also end in a frame before the last one of the message.
+        let mut plain = Vec::new();
+        client
+            .decompress(&bfinal_alone, false, &mut plain, 1000)
+            .unwrap();
+        client.decompress(&[], true, &mut plain, 1000).unwrap();
+        client
+            .decompress(&sync_flushed, true, &mut plain, 1000)
+            .unwrap();
+        assert_eq!(plain, b"HelloHello");
     }
 
     #[test]

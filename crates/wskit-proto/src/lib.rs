@@ -43,6 +43,11 @@ pub mod connection;
 pub mod deflate;
 pub mod error;
 pub mod frame;
+// Fuzzing entry points, behind the `fuzzing` feature (the fuzz crate and this crate's own
+// tests turn it on); not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod mask;
 pub mod message;

@@ -37,7 +37,8 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// The reference implementation: one byte at a time. Kept for tests and benchmarks.
 pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, byte) in buf.iter_mut().enumerate() {
-        *byte ^= key[(i + offset) & 3];
+        // Wrapping: only `offset` modulo 4 matters, and any `offset` is allowed.
+        *byte ^= key[i.wrapping_add(offset) & 3];
     }
 }
 
@@ -66,6 +67,20 @@ mod tests {
                     assert_eq!(a, b, "start {start} len {len} offset {offset}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn bytewise_accepts_any_offset() {
+        // Found by the `unmask` fuzz target: `i + offset` overflowed (a panic in debug builds)
+        // for an offset near `usize::MAX`.
+        let key = [1, 2, 3, 4];
+        for offset in [usize::MAX, usize::MAX - 1, usize::MAX - 2, usize::MAX - 3] {
+            let mut a = [0u8; 9];
+            let mut b = a;
+            apply_mask(&mut a, key, offset);
+            apply_mask_bytewise(&mut b, key, offset);
+            assert_eq!(a, b, "offset {offset}");
         }
     }
 
