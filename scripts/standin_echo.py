@@ -24,18 +24,21 @@ from websockets.frames import Opcode  # noqa: E402
 from websockets.protocol import Protocol  # noqa: E402
 from websockets.asyncio.server import serve  # noqa: E402
 
-# websockets answers a Close that arrives inside a fragmented message with 1002;
-# Autobahn 7.1.5 expects a normal close (1000). Treat it as a normal close.
-_recv_frame = Protocol.recv_frame
 
+def patch_websockets() -> None:
+    """websockets answers a Close that arrives inside a fragmented message with
+    1002; Autobahn 7.1.5 expects a normal close (1000). Treat it as one."""
+    original = Protocol.recv_frame
+    if getattr(original, "_wskit_patched", False):
+        return
 
-def _recv_frame_patched(self, frame):  # type: ignore[no-untyped-def]
-    if frame.opcode is Opcode.CLOSE:
-        self.current_size = None
-    return _recv_frame(self, frame)
+    def recv_frame(self, frame):  # type: ignore[no-untyped-def]
+        if frame.opcode is Opcode.CLOSE:
+            self.current_size = None
+        return original(self, frame)
 
-
-Protocol.recv_frame = _recv_frame_patched  # type: ignore[method-assign]
+    recv_frame._wskit_patched = True  # type: ignore[attr-defined]
+    Protocol.recv_frame = recv_frame  # type: ignore[method-assign]
 
 
 async def echo(ws) -> None:  # type: ignore[no-untyped-def]
@@ -47,6 +50,7 @@ async def echo(ws) -> None:  # type: ignore[no-untyped-def]
 
 
 async def main() -> None:
+    patch_websockets()
     parser = argparse.ArgumentParser()
     parser.add_argument("cmd", nargs="?", default="echo")
     parser.add_argument("--listen", default="127.0.0.1:9001")

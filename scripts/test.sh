@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The test command of wskit: installs what the tests need (once), then runs
+# fmt, clippy, the unit/integration tests, a release build, the Autobahn
+# TestSuite both ways (kosoku) and the interop tests. Ends with
+# "N passed, 0 failed" or exits non-zero at the first failing step.
+#
+# Environment:
+#   CARGO_TARGET_DIR  build cache (default ~/.cache/wskit/target, outside the clone)
+#   WSKIT_VENV        Python venv with kosoku + websockets (default ~/.cache/wskit/venv)
+#   WSKIT_AUTOBAHN_TIMEOUT_{PARALLEL,SERIAL,CLIENT}, WSKIT_AUTOBAHN_PARALLEL: see scripts/autobahn.py
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wskit/target}
+mkdir -p "$CARGO_TARGET_DIR"
+VENV=${WSKIT_VENV:-$HOME/.cache/wskit/venv}
+PY=$VENV/bin/python
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+RELEASE=$CARGO_TARGET_DIR/release
+
+passed=0
+skipped=0
+current="start"
+t_all=$SECONDS
+t_step=$SECONDS
+
+step() {
+    current=$1
+    t_step=$SECONDS
+    printf '\n==> [%d] %s\n' "$((passed + skipped + 1))" "$1"
+}
+done_step() {
+    passed=$((passed + 1))
+    printf '==> ok: %s (%ds)\n' "$current" "$((SECONDS - t_step))"
+}
+skip_step() {
+    skipped=$((skipped + 1))
+    printf '==> skipped: %s (%s)\n' "$current" "$1"
+}
+on_exit() {
+    local rc=$?
+    if [ "$rc" -ne 0 ]; then
+        printf '\n==> FAILED: %s (exit %d, after %ds)\n' "$current" "$rc" "$((SECONDS - t_all))"
+        printf '%d passed, 1 failed\n' "$passed"
+    fi
+}
+trap on_exit EXIT
+
+hash_files() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
+
+# ---------------------------------------------------------------------------
+step "setup: Python venv ($VENV) and npm peers"
+if [ -x "$PY" ] && ! "$PY" -c 'import sys' >/dev/null 2>&1; then
+    echo "venv at $VENV is broken; recreating"
+    rm -rf "$VENV"
+fi
+if [ ! -x "$PY" ]; then
+    mkdir -p "$(dirname "$VENV")"
+    python3 -m venv "$VENV"
+fi
+req_stamp=$( { cat tests/requirements.txt; "$PY" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$VENV/.wskit-requirements" 2>/dev/null || true)" != "$req_stamp" ]; then
+    echo "installing tests/requirements.txt into $VENV"
+    "$PY" -m pip install --disable-pip-version-check --no-input -q -r tests/requirements.txt
+    echo "$req_stamp" >"$VENV/.wskit-requirements"
+else
+    echo "venv up to date"
+fi
+"$PY" -c 'import kosoku, websockets' # fail here, not in the middle of the run
+
+if [ -f tests/peers/package.json ]; then
+    command -v npm >/dev/null || { echo "npm not found (needed for tests/peers)"; exit 1; }
+    npm_stamp=$(hash_files tests/peers/package.json tests/peers/package-lock.json)
+    if [ ! -d tests/peers/node_modules ] ||
+        [ "$(cat tests/peers/node_modules/.wskit-stamp 2>/dev/null || true)" != "$npm_stamp" ]; then
+        if [ -f tests/peers/package-lock.json ]; then
+            (cd tests/peers && npm ci --no-audit --no-fund)
+        else
+            (cd tests/peers && npm install --no-audit --no-fund)
+        fi
+        # npm install may have written package-lock.json: stamp what is there now
+        hash_files tests/peers/package.json tests/peers/package-lock.json >tests/peers/node_modules/.wskit-stamp
+    else
+        echo "tests/peers/node_modules up to date"
+    fi
+else
+    echo "tests/peers/package.json not there yet: no npm install"
+fi
+done_step
+
+# ---------------------------------------------------------------------------
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+done_step
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+done_step
+
+step "cargo test --workspace"
+cargo test --workspace
+done_step
+
+step "cargo build --release (wskit binary, autobahn_client and interop_client examples)"
+cargo build --release -p wskit-cli --bin wskit
+examples=(--example autobahn_client)
+if [ -f crates/wskit/examples/interop_client.rs ]; then
+    examples+=(--example interop_client)
+fi
+cargo build --release -p wskit "${examples[@]}"
+ls -l "$RELEASE/wskit" "$RELEASE/examples/autobahn_client"
+done_step
+
+# ---------------------------------------------------------------------------
+step "Autobahn TestSuite both ways (kosoku): scripts/autobahn.py"
+"$PY" scripts/autobahn.py \
+    --server-cmd "$RELEASE/wskit echo --listen 127.0.0.1:0" \
+    --client-cmd "$RELEASE/examples/autobahn_client {url}"
+done_step
+
+step "interop: tests/interop/run.py"
+if [ -f tests/interop/run.py ]; then
+    export WSKIT_BIN=$RELEASE/wskit
+    if [ -x "$RELEASE/examples/interop_client" ]; then
+        export WSKIT_INTEROP_CLIENT=$RELEASE/examples/interop_client
+    fi
+    "$PY" tests/interop/run.py
+    done_step
+else
+    skip_step "tests/interop/run.py not there"
+fi
+
+# ---------------------------------------------------------------------------
+printf '\n==> all steps passed in %ds (%s)\n' "$((SECONDS - t_all))" "$ROOT"
+if [ "$skipped" -gt 0 ]; then
+    printf '%d passed, 0 failed, %d skipped\n' "$passed" "$skipped"
+else
+    printf '%d passed, 0 failed\n' "$passed"
+fi
