@@ -15,6 +15,7 @@ pub struct Config {
     pub(crate) max_frame_size: usize,
     pub(crate) max_message_size: usize,
     pub(crate) fragment_charge: usize,
+    pub(crate) send_fragment_size: Option<usize>,
     pub(crate) deflate: Option<DeflateConfig>,
 }
 
@@ -24,6 +25,7 @@ impl Default for Config {
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
             fragment_charge: 64,
+            send_fragment_size: None,
             deflate: Some(DeflateConfig::default()),
         }
     }
@@ -51,6 +53,15 @@ impl Config {
     #[must_use]
     pub fn fragment_charge(mut self, bytes: usize) -> Self {
         self.fragment_charge = bytes;
+        self
+    }
+
+    /// Splits outgoing messages longer than this into fragments of this size (after
+    /// compression), so a large message does not hold up control frames on the wire.
+    /// Default: `None` (every message is one frame).
+    #[must_use]
+    pub fn send_fragment_size(mut self, bytes: Option<usize>) -> Self {
+        self.send_fragment_size = bytes;
         self
     }
 

@@ -321,13 +321,30 @@ impl Connection {
         Ok(())
     }
 
-    fn queue_frame(&mut self, opcode: OpCode, rsv1: bool, payload: Bytes) {
+    /// Queues a message as one frame, or as fragments of at most
+    /// [`Config::send_fragment_size`] bytes (RSV1 on the first fragment only, RFC 7692 §6.1).
+    fn queue_frame(&mut self, opcode: OpCode, rsv1: bool, mut payload: Bytes) {
+        let limit = match self.config.send_fragment_size {
+            Some(limit) if !opcode.is_control() && payload.len() > limit => limit.max(1),
+            _ => return self.queue_one(opcode, true, rsv1, payload),
+        };
+        let mut first = true;
+        while payload.len() > limit {
+            let piece = payload.split_to(limit);
+            let op = if first { opcode } else { OpCode::Continuation };
+            self.queue_one(op, false, rsv1 && first, piece);
+            first = false;
+        }
+        self.queue_one(OpCode::Continuation, true, false, payload);
+    }
+
+    fn queue_one(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
         let mask = match self.role {
             Role::Client => Some(self.next_mask()),
             Role::Server => None,
         };
         let header = FrameHeader {
-            fin: true,
+            fin,
             rsv1,
             rsv2: false,
             rsv3: false,

@@ -293,3 +293,39 @@ fn encoded_message_is_shared_not_copied() {
     server.send_encoded(&encoded).unwrap();
     assert_eq!(server.outbox().chunk().as_ptr(), encoded.frame().as_ptr());
 }
+
+#[test]
+fn outgoing_messages_are_fragmented_when_configured() {
+    for deflate in [
+        None,
+        Some(DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        }),
+    ] {
+        let config = Config::default().send_fragment_size(Some(100));
+        let mut pair = Pair::new(config, deflate);
+        let mut x = 0x9e37_79b9_u32;
+        let text: String = (0..5000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                char::from(b'a' + (x % 26) as u8)
+            })
+            .collect();
+        pair.client.send(Message::text(text.as_str())).unwrap();
+        let out = pair.client.outbox();
+        let wire = out.copy_to_bytes(out.remaining());
+        let (first, _) = FrameHeader::parse(&wire).unwrap().unwrap();
+        assert!(!first.fin, "the first frame is a fragment");
+        assert_eq!(first.rsv1, deflate.is_some());
+        assert!(first.payload_len <= 100);
+        assert_eq!(
+            read_all(&mut pair.server, &wire).unwrap(),
+            vec![Message::text(text.as_str())]
+        );
+    }
+}
