@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+mod bench;
+mod connect;
 mod echo;
 
 /// wskit: a fast, conformant WebSocket toolkit.
@@ -20,6 +22,10 @@ struct Cli {
 enum Command {
     /// Run a WebSocket echo server: every text and binary message comes back, on any path.
     Echo(EchoArgs),
+    /// Connect to a WebSocket server: stdin lines go out as text, messages received are printed.
+    Connect(connect::ConnectArgs),
+    /// Load a WebSocket server and measure it (raw TCP client; see `wskit bench echo --help`).
+    Bench(bench::BenchArgs),
 }
 
 /// Options of `wskit echo`.
@@ -68,5 +74,7 @@ fn main() -> anyhow::Result<()> {
             .context("starting the tokio runtime")?;
             runtime.block_on(echo::run(args))
         }
+        Command::Bench(args) => bench::run(args),
+        Command::Connect(args) => connect::main(args),
     }
 }

@@ -10,6 +10,7 @@
 //! - [`connect`] and [`Client`]: the client side (`ws://`, `wss://`).
 //! - [`accept`] and [`Server`]: the server side, over any accepted transport.
 //! - [`Config`]: limits and timeouts, each with a default.
+//! - [`WebSocket::ping_and_wait`] and [`Heartbeat`]: pings answered by pongs, keep-alive.
 //! - [`tls`]: rustls configurations.
 //!
 //! # Example: an echo server
@@ -36,7 +37,8 @@
 //!
 //! # Cancel safety
 //!
-//! [`WebSocket::recv`] is cancel safe, so it can sit in a `tokio::select!` loop.
+//! [`WebSocket::recv`] is cancel safe, so it can sit in a `tokio::select!` loop; so are
+//! [`Heartbeat::tick`] and [`WebSocket::ping_and_wait`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
@@ -44,6 +46,7 @@
 mod client;
 mod config;
 mod error;
+mod heartbeat;
 mod server;
 mod stream;
 pub mod tls;
@@ -52,6 +55,7 @@ mod websocket;
 pub use client::{Client, WsUrl, connect};
 pub use config::Config;
 pub use error::Error;
+pub use heartbeat::{Beat, Heartbeat, MAX_APP_DATA};
 pub use proto;
 pub use proto::handshake::client::Negotiated;
 pub use proto::handshake::server::Request;

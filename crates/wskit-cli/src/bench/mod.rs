@@ -1,0 +1,102 @@
+//! `wskit bench`: load generators that measure a WebSocket server from the outside.
+//!
+//! The client side is raw tokio TCP, not the wskit client: the upgrade request is fixed, every
+//! frame is masked once with a fixed key and its bytes are reused, and the server's frames go
+//! through a header-only parser that skips payloads in place. So the generator costs little and
+//! the server is the bottleneck, whichever implementation it is.
+//!
+//! # Layout
+//!
+//! - [`echo`]: `wskit bench echo`, the closed-loop echo scenario.
+//! - [`wire`]: the upgrade, the precomputed frames and the minimal frame parser.
+//! - [`server`]: the server's CPU time and peak RSS, read from `/proc/PID/*`.
+//! - [`report`]: the figures, printed for people or as one JSON object.
+//!
+//! `broadcast`, `idle` and `connect` (issue 3) are to follow as siblings of `echo`.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+
+mod echo;
+mod report;
+mod server;
+mod wire;
+
+/// Options of `wskit bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    scenario: Scenario,
+    /// Print the result as one JSON object on stdout instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Generator threads (1 runs every connection on the current thread).
+    #[arg(long, global = true, default_value_t = 1)]
+    threads: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// N connections each keep K messages of S bytes in flight; reports messages/s, latency and,
+    /// given the server's pid, messages per server CPU-second.
+    Echo(echo::EchoArgs),
+}
+
+/// Runs a benchmark scenario on its own runtime and prints its report.
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    }
+    .context("starting the tokio runtime")?;
+    match args.scenario {
+        Scenario::Echo(echo_args) => {
+            let report = runtime.block_on(echo::run(echo_args, args.threads.max(1)))?;
+            report.print(args.json)
+        }
+    }
+}
+
+/// Parses a duration such as `5s`, `0.2s`, `500ms`, `1m` or `3` (seconds), for clap.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit_seconds) = if let Some(number) = text.strip_suffix("ms") {
+        (number, 1e-3)
+    } else if let Some(number) = text.strip_suffix('s') {
+        (number, 1.0)
+    } else if let Some(number) = text.strip_suffix('m') {
+        (number, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 5s, 0.2s or 500ms)"))?;
+    Duration::try_from_secs_f64(value * unit_seconds)
+        .map_err(|_| format!("`{text}` is not a non-negative duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_and_without_units() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.2s"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}
