@@ -336,6 +336,11 @@ def check(direction: str, run: dict[str, Any], expected: list[str]) -> dict[str,
                 "report": str(Path(r["dir"]) / r.get("reportfile", "")),
             })
 
+    for part in run["parts"]:
+        rc = part.get("kosoku_exit")
+        if rc not in (0, None) and not bad:
+            run["notes"].append(f"kosoku ({part['part']}) exited {rc} although no case failed the check")
+
     missing = [c for c in expected if c not in results]
     unexpected = [c for c in results if c not in set(expected)]
     ok = not bad and not missing and not unexpected and not run["notes"] and len(results) == len(expected)
@@ -416,6 +421,8 @@ def main() -> int:
     p.add_argument("--startup-timeout", type=float, default=30)
     p.add_argument("--reports", default=str(ROOT / "reports"))
     args = p.parse_args()
+    # children run in their own sessions: on SIGTERM unwind so `finally` stops them
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     ids = all_case_ids()
     full = not args.include and not args.exclude

@@ -48,7 +48,13 @@ on_exit() {
 }
 trap on_exit EXIT
 
-hash_files() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
+# sha256 over the files that exist among the arguments
+hash_files() {
+    local f
+    for f in "$@"; do
+        if [ -f "$f" ]; then cat "$f"; fi
+    done | sha256sum | cut -d' ' -f1
+}
 
 # ---------------------------------------------------------------------------
 step "setup: Python venv ($VENV) and npm peers"

@@ -60,21 +60,23 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Echo(args) => {
-            let runtime = if args.threads <= 1 {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-            } else {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(args.threads)
-                    .enable_all()
-                    .build()
-            }
-            .context("starting the tokio runtime")?;
-            runtime.block_on(echo::run(args))
-        }
+        Command::Echo(args) => runtime(args.threads)?.block_on(echo::run(args)),
         Command::Bench(args) => bench::run(args),
         Command::Connect(args) => connect::main(args),
     }
+}
+
+/// A tokio runtime: the current thread for `threads <= 1`, else that many workers.
+pub(crate) fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .context("starting the tokio runtime")
 }

@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 mod echo;
@@ -46,17 +45,7 @@ enum Scenario {
 
 /// Runs a benchmark scenario on its own runtime and prints its report.
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let runtime = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()
-    }
-    .context("starting the tokio runtime")?;
+    let runtime = crate::runtime(args.threads)?;
     match args.scenario {
         Scenario::Echo(echo_args) => {
             let report = runtime.block_on(echo::run(echo_args, args.threads.max(1)))?;
