@@ -5,10 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Raw, client_frame, listen, within, ws_url};
+use support::{Raw, accept_raw, client_frame, listen, within, ws_url};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use wskit::proto::handshake::accept_key;
 use wskit::proto::{Error as UsageError, ProtocolError};
 use wskit::{CloseCode, CloseFrame, Config, Error, Message, ReadyState, Server, WebSocket};
 
@@ -203,19 +202,7 @@ async fn client_close_times_out_when_the_server_never_answers() {
     let (listener, addr) = listen().await;
     // A server that completes the handshake, then reads everything and never answers.
     let peer = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept");
-        let mut raw = Raw::new(stream);
-        let head = raw.read_head().await.expect("a request");
-        let key = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .expect("a key");
-        let response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            accept_key(key.trim().as_bytes())
-        );
-        raw.write(response.as_bytes()).await;
+        let mut raw = accept_raw(&listener, "", &[]).await;
         let frame = raw.read_frame().await;
         raw.read_to_end().await;
         frame

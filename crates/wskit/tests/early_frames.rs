@@ -3,8 +3,9 @@
 
 mod support;
 
-use support::{KEY, Raw, client_frame, listen, server_frame, upgrade_request, within, ws_url};
-use wskit::proto::handshake::accept_key;
+use support::{
+    KEY, Raw, accept_raw, client_frame, listen, server_frame, upgrade_request, within, ws_url,
+};
 use wskit::{Client, Config, Message};
 
 #[tokio::test]
@@ -36,22 +37,8 @@ async fn server_keeps_frames_sent_with_the_request() {
 async fn client_keeps_frames_sent_with_the_response() {
     let (listener, addr) = listen().await;
     let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept");
-        let mut raw = Raw::new(stream);
-        let head = raw.read_head().await.expect("a request");
-        let key = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .expect("a key");
         // The 101 response and a text frame in one write.
-        let mut bytes = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            accept_key(key.trim().as_bytes())
-        )
-        .into_bytes();
-        bytes.extend(server_frame(0x1, b"welcome"));
-        raw.write(&bytes).await;
+        let mut raw = accept_raw(&listener, "", &server_frame(0x1, b"welcome")).await;
         raw.read_to_end().await;
     });
 

@@ -5,11 +5,12 @@ mod support;
 
 use std::net::SocketAddr;
 
-use support::{HttpResponse, KEY, Raw, listen, spawn_echo, upgrade_request, within, ws_url};
+use support::{
+    HttpResponse, KEY, Raw, accept_raw, listen, spawn_echo, upgrade_request, within, ws_url,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use wskit::proto::handshake::HandshakeError;
-use wskit::proto::handshake::accept_key;
 use wskit::{Client, CloseCode, Config, Decision, Error, Server};
 
 /// Accepts one connection with `server` and returns how its handshake ended.
@@ -288,19 +289,11 @@ async fn crafted_server(protocol: &str) -> (SocketAddr, JoinHandle<()>) {
     let (listener, addr) = listen().await;
     let protocol = protocol.to_owned();
     let task = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept");
-        let mut raw = Raw::new(stream);
-        let head = raw.read_head().await.expect("a request");
-        let key = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .expect("a key");
-        let response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n",
-            accept_key(key.trim().as_bytes())
+        let header = format!(
+            "Sec-WebSocket-Protocol: {protocol}
+"
         );
-        raw.write(response.as_bytes()).await;
+        let mut raw = accept_raw(&listener, &header, &[]).await;
         // Hold the connection until the client is done with it.
         raw.read_to_end().await;
     });

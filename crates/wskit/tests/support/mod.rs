@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use wskit::proto::handshake::accept_key;
 use wskit::{Error, Message, Server};
 
 /// The upper bound of any single step of a test. Never waited for: a step that takes this
@@ -318,4 +319,26 @@ impl HttpResponse {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// A hand-written server side: accepts one connection, reads the upgrade request and answers
+/// `101` with a valid `Sec-WebSocket-Accept`, the `extra_headers` lines (each ending in `\r\n`)
+/// and then `early` bytes in the same write.
+pub async fn accept_raw(listener: &TcpListener, extra_headers: &str, early: &[u8]) -> Raw {
+    let (stream, _) = listener.accept().await.expect("accept");
+    let mut raw = Raw::new(stream);
+    let head = raw.read_head().await.expect("a request");
+    let key = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("a key");
+    let mut bytes = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n{extra_headers}\r\n",
+        accept_key(key.trim().as_bytes())
+    )
+    .into_bytes();
+    bytes.extend_from_slice(early);
+    raw.write(&bytes).await;
+    raw
 }
