@@ -139,6 +139,12 @@ impl Connection {
         }
     }
 
+    /// How many encoded bytes wait in the outbox to be written.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        Buf::remaining(&self.outbox)
+    }
+
     /// Our role.
     #[must_use]
     pub fn role(&self) -> Role {

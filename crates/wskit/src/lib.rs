@@ -60,6 +60,6 @@ pub use proto;
 pub use proto::handshake::client::Negotiated;
 pub use proto::handshake::server::Request;
 pub use proto::{CloseCode, CloseFrame, DeflateConfig, EncodedMessage, Message, Utf8Bytes};
-pub use server::{Decision, Server, accept};
+pub use server::{Decision, Server, accept, read_request, reject};
 pub use stream::MaybeTlsStream;
 pub use websocket::{ReadyState, WebSocket};

@@ -123,62 +123,142 @@ impl Server {
     {
         let timeout = self.config.handshake_timeout;
         with_timeout("handshake", timeout, async {
-            let (request, buf) =
-                match read_request(&mut stream, self.config.max_handshake_size).await {
-                    Ok(parsed) => parsed,
-                    Err(Error::Handshake(err)) => {
-                        let response = rejection_response(err.status(), &err.to_string(), &[]);
-                        let _ = stream.write_all(&response).await;
-                        let _ = stream.shutdown().await;
-                        return Err(err.into());
-                    }
-                    Err(err) => return Err(err),
-                };
+            let (request, buf) = read_request(&mut stream, &self.config).await?;
             let extra = match decide(&request) {
                 Decision::Accept(headers) => headers,
                 Decision::Reject {
                     status,
                     body,
                     headers,
-                } => {
-                    let response = rejection_response(status, &body, &headers);
-                    stream.write_all(&response).await?;
-                    let _ = stream.shutdown().await;
-                    return Err(HandshakeError::UnexpectedStatus {
-                        status,
-                        reason: body,
-                    }
-                    .into());
-                }
+                } => return Err(reject(&mut stream, status, &body, &headers).await),
             };
-            let mut accept = AcceptConfig::default()
-                .protocols(self.protocols.iter().cloned())
-                .deflate(self.config.proto.deflate_config().cloned());
-            for (name, value) in self.headers.iter().chain(&extra) {
-                accept = accept.header(name.clone(), value.clone());
-            }
-            let accepted = match accept.accept(&request) {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    let response = rejection_response(err.status(), &err.to_string(), &[]);
-                    let _ = stream.write_all(&response).await;
-                    let _ = stream.shutdown().await;
-                    return Err(err.into());
-                }
-            };
-            stream.write_all(&accepted.response).await?;
-            stream.flush().await?;
-            let conn = proto::Connection::server(self.config.proto.clone(), accepted.deflate);
-            let ws =
-                WebSocket::from_parts(stream, conn, buf, self.config.clone(), accepted.protocol);
+            let ws = self.accept_request(stream, &request, buf, &extra).await?;
             Ok((ws, request))
         })
         .await
     }
+
+    /// Completes the opening handshake for a request already read with [`read_request`]:
+    /// validates it, negotiates the subprotocol and permessage-deflate, and writes the `101`
+    /// response with the configured headers plus `extra`. `buf` holds the bytes read past the
+    /// request head. No timeout applies here; wrap the whole exchange in one.
+    ///
+    /// # Errors
+    /// [`Error::Handshake`] when the request is not a valid upgrade (the client has been
+    /// answered with the matching status), [`Error::Io`].
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(mut stream: tokio::net::TcpStream) -> Result<(), wskit::Error> {
+    /// let server = wskit::Server::default();
+    /// let (request, buf) = wskit::read_request(&mut stream, &wskit::Config::default()).await?;
+    /// if request.path() != "/chat" {
+    ///     return Err(wskit::reject(&mut stream, 404, "no service here", &[]).await);
+    /// }
+    /// let ws = server.accept_request(stream, &request, buf, &[]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn accept_request<S>(
+        &self,
+        mut stream: S,
+        request: &Request,
+        buf: BytesMut,
+        extra: &[(String, String)],
+    ) -> Result<WebSocket<S>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut accept = AcceptConfig::default()
+            .protocols(self.protocols.iter().cloned())
+            .deflate(self.config.proto.deflate_config().cloned());
+        for (name, value) in self.headers.iter().chain(extra) {
+            accept = accept.header(name.clone(), value.clone());
+        }
+        let accepted = match accept.accept(request) {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                let response = rejection_response(err.status(), &err.to_string(), &[]);
+                let _ = stream.write_all(&response).await;
+                let _ = stream.shutdown().await;
+                return Err(err.into());
+            }
+        };
+        stream.write_all(&accepted.response).await?;
+        stream.flush().await?;
+        let conn = proto::Connection::server(self.config.proto.clone(), accepted.deflate);
+        Ok(WebSocket::from_parts(
+            stream,
+            conn,
+            buf,
+            self.config.clone(),
+            accepted.protocol,
+        ))
+    }
+}
+
+/// Reads the head of an HTTP request from `stream`, up to [`Config::max_handshake_size`];
+/// returns it with the bytes that followed it. A malformed or oversized head is answered (400,
+/// 431) before the error returns. No timeout applies here; wrap the exchange in one.
+///
+/// # Errors
+/// [`Error::Handshake`] for a malformed or oversized head, [`Error::Io`].
+///
+/// # Example
+/// ```no_run
+/// # async fn run(mut stream: tokio::net::TcpStream) -> Result<(), wskit::Error> {
+/// let (request, _rest) = wskit::read_request(&mut stream, &wskit::Config::default()).await?;
+/// println!("{} {}", request.method, request.path());
+/// # Ok(()) }
+/// ```
+pub async fn read_request<S>(stream: &mut S, config: &Config) -> Result<(Request, BytesMut), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match read_head(stream, config.max_handshake_size).await {
+        Err(Error::Handshake(err)) => {
+            let response = rejection_response(err.status(), &err.to_string(), &[]);
+            let _ = stream.write_all(&response).await;
+            let _ = stream.shutdown().await;
+            Err(err.into())
+        }
+        other => other,
+    }
+}
+
+/// Answers a request with `status`, a plain-text `body` and extra `headers`, and shuts the
+/// stream down. Returns the error that describes the rejection
+/// ([`HandshakeError::UnexpectedStatus`]), or the I/O error if writing failed.
+///
+/// # Example
+/// ```no_run
+/// # async fn run(mut stream: tokio::net::TcpStream) {
+/// let err = wskit::reject(&mut stream, 403, "origin not allowed", &[]).await;
+/// assert_eq!(err.http_status(), Some(403));
+/// # }
+/// ```
+pub async fn reject<S>(
+    stream: &mut S,
+    status: u16,
+    body: &str,
+    headers: &[(String, String)],
+) -> Error
+where
+    S: AsyncWrite + Unpin,
+{
+    let response = rejection_response(status, body, headers);
+    if let Err(err) = stream.write_all(&response).await {
+        return err.into();
+    }
+    let _ = stream.shutdown().await;
+    HandshakeError::UnexpectedStatus {
+        status,
+        reason: body.to_owned(),
+    }
+    .into()
 }
 
 /// Reads a request head; returns it with the bytes that followed it.
-async fn read_request<S>(stream: &mut S, max_size: usize) -> Result<(Request, BytesMut), Error>
+async fn read_head<S>(stream: &mut S, max_size: usize) -> Result<(Request, BytesMut), Error>
 where
     S: AsyncRead + Unpin,
 {

@@ -202,6 +202,64 @@ where
         Ok(())
     }
 
+    /// Queues a message without writing it: the next [`flush`](Self::flush),
+    /// [`poll_flush_outbox`](Self::poll_flush_outbox) or receive writes it. Never waits;
+    /// check [`buffered`](Self::buffered) to bound what is queued.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after a close, [`Error::Usage`] for an invalid control payload.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(mut ws: wskit::WebSocket<tokio::net::TcpStream>) -> Result<(), wskit::Error> {
+    /// ws.queue(wskit::Message::text("one"))?;
+    /// ws.queue(wskit::Message::text("two"))?;
+    /// ws.flush().await?; // one write for both
+    /// # Ok(()) }
+    /// ```
+    pub fn queue(&mut self, msg: Message) -> Result<(), Error> {
+        self.conn.send(msg).map_err(Error::from)
+    }
+
+    /// Queues a message encoded once for many connections, without writing it; see
+    /// [`queue`](Self::queue).
+    ///
+    /// # Errors
+    /// As [`queue`](Self::queue).
+    pub fn queue_encoded(&mut self, msg: &proto::EncodedMessage) -> Result<(), Error> {
+        self.conn.send_encoded(msg).map_err(Error::from)
+    }
+
+    /// Starts the closing handshake without waiting: queues a close frame with `code` and
+    /// `reason`. Keep receiving ([`recv`](Self::recv) or [`poll_recv`](Self::poll_recv)) until
+    /// it returns `None` to finish the handshake; the close timeout applies. Does nothing when a
+    /// close frame was already sent or received.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a code that may not be sent or a reason over 123 bytes.
+    pub fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if self.conn.state() == State::Open {
+            self.conn
+                .close(Some(CloseFrame::new(code, reason)))
+                .map_err(Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// How many encoded bytes are queued and not yet written to the transport.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.conn.buffered()
+    }
+
+    /// Writes out what is queued and flushes the transport, as far as it takes it now.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the transport fails.
+    pub fn poll_flush_outbox(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_write_outbox(cx)
+    }
+
     /// Drops the connection without a close frame (the peer sees code 1006).
     pub fn hangup(self) {
         drop(self);

@@ -1,0 +1,436 @@
+//! The connection handle: what services and the registry hold of one WebSocket connection.
+//!
+//! A [`Connection`] is an `Arc` around the state shared with the connection's driver task.
+//! Sends do not touch the socket: they go into a queue bounded in bytes, and the driver moves
+//! them into the socket as fast as the peer reads. When the queue is full, the service's
+//! [`Backpressure`] policy decides: wait for room, drop the message, or close the connection.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use tokio::sync::{Notify, oneshot};
+use wskit::proto::EncodedMessage;
+use wskit::{CloseCode, CloseFrame, Message};
+
+use crate::error::SendError;
+use crate::hub::{Hub, HubInner};
+use crate::id::ConnectionId;
+use crate::options::Backpressure;
+use crate::request::UpgradeRequest;
+
+/// The state of a connection, as browsers name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ReadyState {
+    /// The opening handshake is under way.
+    Connecting,
+    /// Messages flow both ways.
+    Open,
+    /// A close frame was sent or received, or a hang-up was requested.
+    Closing,
+    /// The connection has ended.
+    Closed,
+}
+
+/// A handle to one WebSocket connection: cheap to clone, usable from any task.
+///
+/// It sends text, binary and pings, closes with a code and reason or hangs up without a close
+/// frame, and tells the connection's id, state, subprotocol and upgrade request. Typed state
+/// for the application rides along ([`insert`](Self::insert), [`get`](Self::get)).
+///
+/// # Example
+/// ```no_run
+/// # async fn run(conn: wskit_hub::Connection) -> Result<(), wskit_hub::SendError> {
+/// conn.send_text("welcome").await?;
+/// conn.insert(String::from("alice"));
+/// let name: Option<String> = conn.get();
+/// conn.close(wskit::CloseCode::NORMAL, "bye");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Connection {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// State shared by a connection's handles and its driver.
+pub(crate) struct Shared {
+    pub(crate) id: ConnectionId,
+    pub(crate) path: Arc<str>,
+    pub(crate) request: UpgradeRequest,
+    pub(crate) protocol: Option<String>,
+    pub(crate) compressed: bool,
+    pub(crate) state: AtomicU8,
+    pub(crate) queue: Mutex<Queue>,
+    /// Wakes the driver when something is queued.
+    pub(crate) waker: AtomicWaker,
+    /// Wakes senders waiting for room in the queue.
+    pub(crate) room: Notify,
+    /// Resolves waiters of [`Connection::closed`].
+    pub(crate) ended: Notify,
+    pub(crate) hangup: AtomicBool,
+    pub(crate) policy: Backpressure,
+    pub(crate) max_queued: usize,
+    pub(crate) data: Mutex<http::Extensions>,
+    pub(crate) hub: Weak<HubInner>,
+}
+
+/// The outgoing queue.
+#[derive(Default)]
+pub(crate) struct Queue {
+    pub(crate) items: VecDeque<Outgoing>,
+    /// Payload bytes of the data messages in `items`.
+    pub(crate) bytes: usize,
+    /// No more sends are taken (a close was queued, or the connection ended).
+    pub(crate) closed: bool,
+}
+
+/// One thing for the driver to do.
+pub(crate) enum Outgoing {
+    Message(Message),
+    Encoded(EncodedMessage),
+    Ping(Bytes, Option<oneshot::Sender<Duration>>),
+    Close(CloseFrame),
+}
+
+impl Outgoing {
+    fn cost(&self) -> usize {
+        match self {
+            Self::Message(msg) => msg.as_payload().len(),
+            Self::Encoded(msg) => msg.frame().len(),
+            Self::Ping(..) | Self::Close(_) => 0,
+        }
+    }
+}
+
+const CONNECTING: u8 = 0;
+const OPEN: u8 = 1;
+const CLOSING: u8 = 2;
+const CLOSED: u8 = 3;
+
+// ===== impl Connection =====
+
+impl Connection {
+    /// The connection's id: unique, stable for the connection's life.
+    #[must_use]
+    pub fn id(&self) -> &ConnectionId {
+        &self.shared.id
+    }
+
+    /// The path of the service the connection belongs to.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.shared.path
+    }
+
+    /// The upgrade request: path, query, headers and peer address.
+    #[must_use]
+    pub fn request(&self) -> &UpgradeRequest {
+        &self.shared.request
+    }
+
+    /// The subprotocol selected in the handshake.
+    #[must_use]
+    pub fn protocol(&self) -> Option<&str> {
+        self.shared.protocol.as_deref()
+    }
+
+    /// The negotiated extensions: `["permessage-deflate"]` or none.
+    #[must_use]
+    pub fn extensions(&self) -> &'static [&'static str] {
+        if self.shared.compressed {
+            &["permessage-deflate"]
+        } else {
+            &[]
+        }
+    }
+
+    /// The protocol version: always 13 (RFC 6455).
+    #[must_use]
+    pub fn version(&self) -> u8 {
+        13
+    }
+
+    /// The connection's state.
+    #[must_use]
+    pub fn ready_state(&self) -> ReadyState {
+        match self.shared.state.load(Ordering::Acquire) {
+            CONNECTING => ReadyState::Connecting,
+            OPEN => ReadyState::Open,
+            CLOSING => ReadyState::Closing,
+            _ => ReadyState::Closed,
+        }
+    }
+
+    /// Whether the connection is open.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.ready_state() == ReadyState::Open
+    }
+
+    /// The hub the connection belongs to, while it runs.
+    #[must_use]
+    pub fn hub(&self) -> Option<Hub> {
+        self.shared.hub.upgrade().map(Hub::from_inner)
+    }
+
+    /// Sends a text message, waiting for room under [`Backpressure::Wait`].
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_text(&self, text: impl Into<wskit::Utf8Bytes>) -> Result<(), SendError> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Sends a binary message, waiting for room under [`Backpressure::Wait`].
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send(Message::Binary(data.into())).await
+    }
+
+    /// Queues a message for the connection. When the outgoing queue is full, the service's
+    /// [`Backpressure`] policy applies: `Wait` waits for room, `Drop` drops the message and
+    /// returns [`SendError::Full`], `Close` closes the connection and returns
+    /// [`SendError::Closed`]. Returns once the message is queued, not when it is written.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] when the connection is closing or closed, [`SendError::Full`] as
+    /// above.
+    pub async fn send(&self, msg: Message) -> Result<(), SendError> {
+        let mut item = Outgoing::Message(msg);
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.push(item, Overflow::Policy) {
+                Ok(()) => return Ok(()),
+                Err((SendError::Full, Some(back))) if self.shared.policy == Backpressure::Wait => {
+                    item = back;
+                    room.await;
+                }
+                Err((err, _)) => return Err(err),
+            }
+        }
+    }
+
+    /// Queues a message without waiting. A full queue is [`SendError::Full`] (counted as a
+    /// drop) under `Wait` and `Drop`; under `Close` the connection is closed.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] or [`SendError::Full`].
+    pub fn try_send(&self, msg: Message) -> Result<(), SendError> {
+        self.push(Outgoing::Message(msg), Overflow::NoWait)
+            .map_err(|(err, _)| err)
+    }
+
+    /// Queues a frame encoded once for many connections (see [`Hub::broadcast`]); a full queue
+    /// is handled as by [`try_send`](Self::try_send).
+    ///
+    /// # Errors
+    /// As [`try_send`](Self::try_send).
+    pub fn try_send_encoded(&self, msg: &EncodedMessage) -> Result<(), SendError> {
+        self.push(Outgoing::Encoded(msg.clone()), Overflow::NoWait)
+            .map_err(|(err, _)| err)
+    }
+
+    /// Sends a ping with `payload` (at most 125 bytes, longer is cut) and returns a future for
+    /// the round-trip time, resolved when the matching pong arrives.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] when the connection is closing or closes before the pong.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(conn: wskit_hub::Connection) -> Result<(), wskit_hub::SendError> {
+    /// let rtt = conn.ping("are you there?").await?;
+    /// println!("round trip: {rtt:?}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn ping(&self, payload: impl Into<Bytes>) -> Result<Duration, SendError> {
+        let mut payload: Bytes = payload.into();
+        payload.truncate(125);
+        let (tx, rx) = oneshot::channel();
+        self.push(Outgoing::Ping(payload, Some(tx)), Overflow::NoWait)
+            .map_err(|(err, _)| err)?;
+        rx.await.map_err(|_| SendError::Closed)
+    }
+
+    /// Closes the connection: messages already queued are sent, then a close frame with `code`
+    /// and `reason` (cut to 123 bytes at a character boundary); the connection ends when the
+    /// peer answers or the close timeout passes. Later sends fail with [`SendError::Closed`].
+    /// Codes that may not be sent (1005, 1006, 1015, below 1000) are replaced by 1000.
+    pub fn close(&self, code: CloseCode, reason: &str) {
+        let code = if code.is_sendable() {
+            code
+        } else {
+            CloseCode::NORMAL
+        };
+        let mut end = reason.len().min(CloseFrame::MAX_REASON_LEN);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let frame = CloseFrame::new(code, &reason[..end]);
+        let _ = self.push(Outgoing::Close(frame), Overflow::NoWait);
+    }
+
+    /// Drops the connection at once, without a close frame (the peer sees code 1006).
+    /// Queued messages are discarded.
+    pub fn hangup(&self) {
+        self.shared.hangup.store(true, Ordering::Release);
+        self.lock_queue().closed = true;
+        self.set_state(ReadyState::Closing);
+        self.shared.waker.wake();
+    }
+
+    /// Waits until the connection has ended.
+    pub async fn closed(&self) {
+        loop {
+            let ended = self.shared.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self.ready_state() == ReadyState::Closed {
+                return;
+            }
+            ended.await;
+        }
+    }
+
+    /// How many payload bytes wait in the outgoing queue.
+    #[must_use]
+    pub fn queued_bytes(&self) -> usize {
+        self.lock_queue().bytes
+    }
+
+    /// Stores typed state for the application, replacing a value of the same type.
+    pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        self.lock_data().insert(value)
+    }
+
+    /// A copy of the typed state of type `T`, if any.
+    #[must_use]
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.lock_data().get::<T>().cloned()
+    }
+
+    /// Runs `f` on the typed state of type `T` (inserting `T::default()` first if absent).
+    pub fn with<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> R
+    where
+        T: Clone + Default + Send + Sync + 'static,
+    {
+        let mut data = self.lock_data();
+        f(data.get_or_insert_default::<T>())
+    }
+
+    /// Removes and returns the typed state of type `T`.
+    pub fn remove<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.lock_data().remove::<T>()
+    }
+
+    /// Queues `item`, applying the backpressure policy on overflow. On `Full` under `Wait`,
+    /// the item is handed back so that the caller can wait and retry.
+    fn push(
+        &self,
+        item: Outgoing,
+        overflow: Overflow,
+    ) -> Result<(), (SendError, Option<Outgoing>)> {
+        let cost = item.cost();
+        let mut queue = self.lock_queue();
+        if queue.closed {
+            return Err((SendError::Closed, None));
+        }
+        let full = cost > 0 && queue.bytes > 0 && queue.bytes + cost > self.shared.max_queued;
+        if full {
+            let wait = overflow == Overflow::Policy && self.shared.policy == Backpressure::Wait;
+            if !wait {
+                self.count_drop();
+            }
+            return match self.shared.policy {
+                Backpressure::Close(code) => {
+                    queue.closed = true;
+                    queue.items.push_back(Outgoing::Close(CloseFrame::new(
+                        code,
+                        "outgoing queue full: the client reads too slowly",
+                    )));
+                    drop(queue);
+                    self.set_state(ReadyState::Closing);
+                    self.shared.waker.wake();
+                    Err((SendError::Closed, None))
+                }
+                Backpressure::Wait if wait => Err((SendError::Full, Some(item))),
+                Backpressure::Wait | Backpressure::Drop => Err((SendError::Full, None)),
+            };
+        }
+        if let Outgoing::Close(_) = item {
+            queue.closed = true;
+            self.set_state(ReadyState::Closing);
+        }
+        queue.bytes += cost;
+        queue.items.push_back(item);
+        drop(queue);
+        self.shared.waker.wake();
+        Ok(())
+    }
+
+    fn count_drop(&self) {
+        if let Some(hub) = self.shared.hub.upgrade() {
+            hub.metrics.dropped();
+        }
+    }
+
+    pub(crate) fn set_state(&self, state: ReadyState) {
+        let value = match state {
+            ReadyState::Connecting => CONNECTING,
+            ReadyState::Open => OPEN,
+            ReadyState::Closing => CLOSING,
+            ReadyState::Closed => CLOSED,
+        };
+        // States only move forward.
+        self.shared.state.fetch_max(value, Ordering::AcqRel);
+    }
+
+    pub(crate) fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding this lock cannot leave the queue inconsistent (every critical
+        // section is a few field updates), so a poisoned lock is used as is.
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_data(&self) -> MutexGuard<'_, http::Extensions> {
+        self.shared
+            .data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Whether a send may wait for room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    Policy,
+    NoWait,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.shared.id)
+            .field("path", &self.shared.path)
+            .field("state", &self.ready_state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Connection {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for Connection {}

@@ -1,0 +1,400 @@
+//! The task that drives one connection: it moves queued messages into the socket, reads
+//! messages and hands them to the service one at a time, and runs the heartbeat and idle
+//! timers. One task per connection, no protocol decisions here (they are in `wskit-proto`).
+//!
+//! Order of work in each poll: hang-up; outgoing queue into the socket (as much as the write
+//! batch takes, then one vectored write); the running handler; the next event (read-ahead of
+//! at most one message while a handler runs, so that its pongs and heartbeats are seen);
+//! timers.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
+use wskit::{CloseCode, Message, WebSocket};
+
+use crate::connection::{Connection, Outgoing, ReadyState};
+use crate::hub::HubInner;
+use crate::options::ServiceOptions;
+use crate::service::{DynService, Event, Handler, Idle};
+
+/// Encoded bytes the driver puts in the socket's buffer before it writes them out: small
+/// messages queued together leave in one system call.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// How a connection ended.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) code: CloseCode,
+    pub(crate) reason: String,
+    /// Whether the closing handshake completed (a close frame came from the peer).
+    pub(crate) clean: bool,
+}
+
+struct Heart {
+    interval: Duration,
+    timeout: Duration,
+    next_ping: Pin<Box<Sleep>>,
+    /// The payload of the heartbeat ping in flight, and its deadline.
+    awaiting: Option<(Bytes, Pin<Box<Sleep>>)>,
+    counter: u64,
+}
+
+struct IdleTimer {
+    timeout: Duration,
+    sleep: Pin<Box<Sleep>>,
+}
+
+pub(crate) struct Driver<S> {
+    ws: WebSocket<S>,
+    conn: Connection,
+    service: Arc<dyn DynService>,
+    hub: Arc<HubInner>,
+    handler: Option<Handler>,
+    /// Events waiting for the handler; at most one message read ahead.
+    pending: VecDeque<Event>,
+    heart: Option<Heart>,
+    idle: Option<IdleTimer>,
+    /// Pings sent for [`Connection::ping`], waiting for their pongs.
+    pings: Vec<(Bytes, Instant, oneshot::Sender<Duration>)>,
+    /// The socket has finished (closed or failed).
+    finished: bool,
+    outcome: Option<Outcome>,
+    our_close: Option<(CloseCode, String)>,
+}
+
+impl<S> Driver<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    pub(crate) fn new(
+        ws: WebSocket<S>,
+        conn: Connection,
+        service: Arc<dyn DynService>,
+        hub: Arc<HubInner>,
+        options: &ServiceOptions,
+    ) -> Self {
+        let heart = options.heartbeat.map(|(interval, timeout)| Heart {
+            interval,
+            timeout,
+            next_ping: Box::pin(tokio::time::sleep(interval)),
+            awaiting: None,
+            counter: 0,
+        });
+        let idle = options.idle_timeout.map(|timeout| IdleTimer {
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+        });
+        let mut pending = VecDeque::with_capacity(2);
+        pending.push_back(Event::Open);
+        Self {
+            ws,
+            conn,
+            service,
+            hub,
+            handler: None,
+            pending,
+            heart,
+            idle,
+            pings: Vec::new(),
+            finished: false,
+            outcome: None,
+            our_close: None,
+        }
+    }
+
+    /// Drives the connection until the socket has finished and the last handler returned.
+    pub(crate) async fn run(mut self) -> Outcome {
+        poll_fn(|cx| self.poll_drive(cx)).await;
+        self.conn.lock_queue().closed = true;
+        // Pings waiting for a pong fail: their senders drop here.
+        self.pings.clear();
+        if let Some(frame) = self.ws.peer_close() {
+            // A completed closing handshake: report who started it with what.
+            let (code, reason) = match self.our_close.take() {
+                Some(ours) => ours,
+                None => (frame.code, frame.reason.as_str().to_owned()),
+            };
+            return Outcome {
+                code,
+                reason,
+                clean: true,
+            };
+        }
+        self.outcome.unwrap_or_else(|| match self.our_close {
+            Some((code, reason)) => Outcome {
+                code,
+                reason,
+                clean: false,
+            },
+            None => abnormal("connection closed without a close frame"),
+        })
+    }
+
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.conn.shared.hangup.load(Ordering::Acquire) {
+                self.record(abnormal("hung up"));
+                self.finished = true;
+                self.pending.clear();
+                // A running handler is dropped with the socket.
+                return Poll::Ready(());
+            }
+            self.conn.shared.waker.register(cx.waker());
+            if let Err(err) = self.pump(cx) {
+                self.fail(err);
+            }
+
+            if let Some(handler) = self.handler.as_mut() {
+                if let Poll::Ready(result) = handler.as_mut().poll(cx) {
+                    self.handler = None;
+                    match result {
+                        Err(()) => {
+                            tracing::warn!(id = %self.conn.id(), "service handler panicked");
+                            self.conn
+                                .close(CloseCode::INTERNAL_ERROR, "internal error in the service");
+                        }
+                        Ok(Some(Idle::Close)) => self.conn.close(CloseCode::NORMAL, "idle timeout"),
+                        Ok(Some(Idle::KeepOpen) | None) => {}
+                    }
+                    continue;
+                }
+            }
+            if self.handler.is_none() {
+                if let Some(event) = self.pending.pop_front() {
+                    let conn = self.conn.clone();
+                    self.handler = Some(Arc::clone(&self.service).dispatch(conn, event));
+                    continue;
+                }
+            }
+            // Read while nothing waits for the handler (so at most one message is read ahead).
+            if !self.finished && self.pending.is_empty() {
+                match self.ws.poll_recv(cx) {
+                    Poll::Ready(Some(Ok(msg))) => {
+                        self.received(msg);
+                        continue;
+                    }
+                    Poll::Ready(Some(Err(err))) => {
+                        self.fail(err);
+                        continue;
+                    }
+                    Poll::Ready(None) => {
+                        self.finished = true;
+                        continue;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if self.finished && self.handler.is_none() && self.pending.is_empty() {
+                return Poll::Ready(());
+            }
+            if !self.finished && self.poll_timers(cx) {
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// Moves queued messages into the socket and writes them out.
+    fn pump(&mut self, cx: &mut Context<'_>) -> Result<(), wskit::Error> {
+        if self.finished {
+            return Ok(());
+        }
+        loop {
+            let mut freed = 0;
+            while self.ws.buffered() < WRITE_BATCH {
+                let item = {
+                    let mut queue = self.conn.lock_queue();
+                    let Some(item) = queue.items.pop_front() else {
+                        break;
+                    };
+                    let cost = match &item {
+                        Outgoing::Message(msg) => msg.as_payload().len(),
+                        Outgoing::Encoded(msg) => msg.frame().len(),
+                        Outgoing::Ping(..) | Outgoing::Close(_) => 0,
+                    };
+                    queue.bytes -= cost;
+                    freed += cost;
+                    item
+                };
+                self.write(item);
+            }
+            if freed > 0 {
+                self.conn.shared.room.notify_waiters();
+            }
+            if self.ws.buffered() == 0 {
+                return Ok(());
+            }
+            match self.ws.poll_flush_outbox(cx) {
+                Poll::Ready(Ok(())) => {
+                    if self.conn.lock_queue().items.is_empty() {
+                        return Ok(());
+                    }
+                }
+                Poll::Ready(Err(err)) => return Err(err),
+                Poll::Pending => return Ok(()),
+            }
+        }
+    }
+
+    /// Puts one queued item into the socket's buffer.
+    fn write(&mut self, item: Outgoing) {
+        // Sends after our close frame fail in the socket; the queue refuses them before that,
+        // so errors here only concern messages raced with a close from the peer.
+        let result = match item {
+            Outgoing::Message(msg) => {
+                let len = msg.as_payload().len();
+                self.ws.queue(msg).map(|()| self.hub.metrics.sent(len))
+            }
+            Outgoing::Encoded(msg) => {
+                let len = msg.frame().len();
+                self.ws
+                    .queue_encoded(&msg)
+                    .map(|()| self.hub.metrics.sent(len))
+            }
+            Outgoing::Ping(payload, waiter) => {
+                if let Some(waiter) = waiter {
+                    self.pings.push((payload.clone(), Instant::now(), waiter));
+                }
+                self.ws.queue(Message::Ping(payload))
+            }
+            Outgoing::Close(frame) => {
+                self.our_close = Some((frame.code, frame.reason.as_str().to_owned()));
+                self.ws.start_close(frame.code, frame.reason.as_str())
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(id = %self.conn.id(), %err, "queued item not sent");
+        }
+    }
+
+    /// Handles a message from the peer.
+    fn received(&mut self, msg: Message) {
+        if let Some(idle) = &mut self.idle {
+            idle.sleep.as_mut().reset(Instant::now() + idle.timeout);
+        }
+        match msg {
+            Message::Text(text) => {
+                self.hub.metrics.received(text.len());
+                self.pending.push_back(Event::Text(text));
+            }
+            Message::Binary(data) => {
+                self.hub.metrics.received(data.len());
+                self.pending.push_back(Event::Binary(data));
+            }
+            Message::Ping(payload) => self.pending.push_back(Event::Ping(payload)),
+            Message::Pong(payload) => {
+                self.pong(&payload);
+                self.pending.push_back(Event::Pong(payload));
+            }
+            Message::Close(frame) => {
+                if frame.is_none() {
+                    self.record(Outcome {
+                        code: CloseCode::NO_STATUS,
+                        reason: String::new(),
+                        clean: true,
+                    });
+                }
+                // The socket answers the close; the connection ends on the next receive.
+                self.conn.set_state(ReadyState::Closing);
+                self.conn.lock_queue().closed = true;
+            }
+        }
+    }
+
+    /// Matches a pong to the heartbeat and to waiting pings.
+    fn pong(&mut self, payload: &Bytes) {
+        if let Some(heart) = &mut self.heart {
+            if heart.awaiting.as_ref().is_some_and(|(p, _)| p == payload) {
+                heart.awaiting = None;
+            }
+        }
+        if let Some(i) = self.pings.iter().position(|(p, _, _)| p == payload) {
+            let (_, sent, waiter) = self.pings.swap_remove(i);
+            let _ = waiter.send(sent.elapsed());
+        }
+    }
+
+    /// Records a failure of the socket and queues `on_error`.
+    fn fail(&mut self, err: wskit::Error) {
+        let outcome = match &err {
+            wskit::Error::Protocol(e) => Outcome {
+                code: e.close_code(),
+                reason: e.to_string(),
+                clean: false,
+            },
+            other => abnormal(&other.to_string()),
+        };
+        self.record(outcome);
+        self.hub.event_failed(&self.conn, &err);
+        self.conn.set_state(ReadyState::Closing);
+        self.conn.lock_queue().closed = true;
+        if matches!(
+            err,
+            wskit::Error::Io(_) | wskit::Error::AbnormalClose | wskit::Error::Timeout(_)
+        ) {
+            self.finished = true;
+        }
+        self.pending.push_back(Event::Error(err));
+    }
+
+    fn record(&mut self, outcome: Outcome) {
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome);
+        }
+    }
+
+    /// Polls the heartbeat and idle timers; true when one fired.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(heart) = &mut self.heart {
+            if let Some((_, deadline)) = &mut heart.awaiting {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    tracing::debug!(id = %self.conn.id(), "no pong within the heartbeat timeout");
+                    self.record(abnormal("heartbeat timeout: no pong from the peer"));
+                    self.conn.hangup();
+                    return true;
+                }
+            }
+            if heart.next_ping.as_mut().poll(cx).is_ready() {
+                let now = Instant::now();
+                heart.next_ping.as_mut().reset(now + heart.interval);
+                if heart.awaiting.is_none() {
+                    heart.counter += 1;
+                    let payload = Bytes::copy_from_slice(&heart.counter.to_be_bytes());
+                    let deadline = Box::pin(tokio::time::sleep_until(now + heart.timeout));
+                    heart.awaiting = Some((payload.clone(), deadline));
+                    if let Err(err) = self.ws.queue(Message::Ping(payload)) {
+                        tracing::debug!(id = %self.conn.id(), %err, "heartbeat ping not sent");
+                    }
+                }
+                return true;
+            }
+        }
+        if let Some(idle) = &mut self.idle {
+            if idle.sleep.as_mut().poll(cx).is_ready() {
+                idle.sleep.as_mut().reset(Instant::now() + idle.timeout);
+                if self.conn.is_open() {
+                    self.pending.push_back(Event::Idle);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+fn abnormal(reason: &str) -> Outcome {
+    Outcome {
+        code: CloseCode::ABNORMAL,
+        reason: reason.to_owned(),
+        clean: false,
+    }
+}

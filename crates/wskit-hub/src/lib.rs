@@ -1,0 +1,79 @@
+//! WebSocket services on paths, with a registry of connections, names, groups, broadcast, an
+//! event stream, heartbeats, backpressure, metrics and graceful shutdown, on top of
+//! [`wskit`].
+//!
+//! This is what users of Kitura-WebSocket (services on paths, `WebSocketClient` handles),
+//! Ballerina's WebSocket connector (broadcast, stored connections, groups),
+//! SwaggerSocket (the server event stream, keep-alive) and nim `ws` (a handler that owns its
+//! socket) come for.
+//!
+//! # Layout
+//!
+//! - [`Hub`]: registers services on paths, hosts them ([`Hub::serve`], [`Hub::serve_tls`],
+//!   [`Hub::accept`] for any transport), fans out ([`Hub::broadcast`],
+//!   [`Hub::send_to_group`], [`Hub::send_to_name`]), streams [`HubEvent`]s, shuts down
+//!   gracefully.
+//! - [`Service`]: a method per event (open, text, binary, ping, pong, close, error, idle);
+//!   [`Hub::route_fn`] for a closure that owns the connection and loops on an [`Inbox`].
+//! - [`Connection`]: the handle of one connection (id, send, ping, close, hang-up, state,
+//!   subprotocol, upgrade request, typed state).
+//! - [`ServiceOptions`]: origin allow-list, authentication hook, subprotocols, headers, limits,
+//!   [`Backpressure`], heartbeat, idle timeout.
+//!
+//! # Example
+//! ```no_run
+//! use wskit_hub::{Connection, Hub, Service, ServiceOptions};
+//!
+//! struct Room;
+//!
+//! impl Service for Room {
+//!     async fn on_open(&self, conn: &Connection) {
+//!         if let Some(hub) = conn.hub() {
+//!             hub.join("lobby", conn);
+//!         }
+//!     }
+//!     async fn on_text(&self, conn: &Connection, text: wskit::Utf8Bytes) {
+//!         if let Some(hub) = conn.hub() {
+//!             hub.send_to_group("lobby", wskit::Message::Text(text));
+//!         }
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), wskit_hub::Error> {
+//!     let hub = Hub::new();
+//!     hub.register("/chat", Room, ServiceOptions::default())?;
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+//!     hub.serve(listener).await
+//! }
+//! ```
+//!
+//! # Cancel safety
+//!
+//! [`Connection::send`] queues the message before it returns `Ok`; dropping it while it waits
+//! for room (under [`Backpressure::Wait`]) sends nothing. [`EventStream::recv`] is cancel safe.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+
+mod connection;
+mod driver;
+mod error;
+mod event;
+mod hub;
+mod id;
+mod metrics;
+mod options;
+mod registry;
+mod request;
+mod service;
+
+pub use connection::{Connection, ReadyState};
+pub use error::{Error, SendError};
+pub use event::{EventStream, HubEvent};
+pub use hub::{Delivery, Hub, HubOptions, ShutdownReport, join_path};
+pub use id::ConnectionId;
+pub use metrics::Stats;
+pub use options::{Admission, AuthFuture, Backpressure, Rejection, ServiceOptions};
+pub use request::UpgradeRequest;
+pub use service::{Idle, Inbox, Service};

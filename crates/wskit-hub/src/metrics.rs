@@ -1,0 +1,131 @@
+//! Counters of the hub, kept as atomics (read by [`Hub::stats`](crate::Hub::stats)) and
+//! reported through the `metrics` facade, so that any exporter (Prometheus, say) sees them.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `wskit_connections_open` | gauge | |
+//! | `wskit_connections_accepted_total` | counter | |
+//! | `wskit_connections_rejected_total` | counter | `reason` |
+//! | `wskit_messages_received_total`, `wskit_bytes_received_total` | counter | |
+//! | `wskit_messages_sent_total`, `wskit_bytes_sent_total` | counter | |
+//! | `wskit_closes_total` | counter | `code` |
+//! | `wskit_backpressure_drops_total` | counter | |
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::{Counter, Gauge};
+use wskit::CloseCode;
+
+/// A snapshot of the hub's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections open now.
+    pub connections_open: u64,
+    /// Connections accepted since the start.
+    pub connections_accepted: u64,
+    /// Upgrades rejected (unknown path, origin, authentication, bad request).
+    pub connections_rejected: u64,
+    /// Text and binary messages received.
+    pub messages_received: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Text and binary messages sent.
+    pub messages_sent: u64,
+    /// Bytes of those messages sent.
+    pub bytes_sent: u64,
+    /// Messages dropped by backpressure.
+    pub dropped: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    open: AtomicU64,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_out: AtomicU64,
+    dropped: AtomicU64,
+    m_open: Gauge,
+    m_accepted: Counter,
+    m_messages_in: Counter,
+    m_bytes_in: Counter,
+    m_messages_out: Counter,
+    m_bytes_out: Counter,
+    m_dropped: Counter,
+}
+
+impl Metrics {
+    /// Registers the metrics with the recorder installed now.
+    pub(crate) fn new() -> Self {
+        Self {
+            open: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            messages_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            m_open: metrics::gauge!("wskit_connections_open"),
+            m_accepted: metrics::counter!("wskit_connections_accepted_total"),
+            m_messages_in: metrics::counter!("wskit_messages_received_total"),
+            m_bytes_in: metrics::counter!("wskit_bytes_received_total"),
+            m_messages_out: metrics::counter!("wskit_messages_sent_total"),
+            m_bytes_out: metrics::counter!("wskit_bytes_sent_total"),
+            m_dropped: metrics::counter!("wskit_backpressure_drops_total"),
+        }
+    }
+
+    pub(crate) fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.m_open.increment(1.0);
+        self.m_accepted.increment(1);
+    }
+
+    pub(crate) fn closed(&self, code: CloseCode) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.m_open.decrement(1.0);
+        metrics::counter!("wskit_closes_total", "code" => u16::from(code).to_string()).increment(1);
+    }
+
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("wskit_connections_rejected_total", "reason" => reason).increment(1);
+    }
+
+    pub(crate) fn received(&self, bytes: usize) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.m_messages_in.increment(1);
+        self.m_bytes_in.increment(bytes as u64);
+    }
+
+    pub(crate) fn sent(&self, bytes: usize) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.m_messages_out.increment(1);
+        self.m_bytes_out.increment(bytes as u64);
+    }
+
+    pub(crate) fn dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.m_dropped.increment(1);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            connections_open: self.open.load(Ordering::Relaxed),
+            connections_accepted: self.accepted.load(Ordering::Relaxed),
+            connections_rejected: self.rejected.load(Ordering::Relaxed),
+            messages_received: self.messages_in.load(Ordering::Relaxed),
+            bytes_received: self.bytes_in.load(Ordering::Relaxed),
+            messages_sent: self.messages_out.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_out.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The connection registry: every open connection, the connections of each service, names
+//! and groups. One lock guards it all; no `.await` happens while it is held.
+//!
+//! Each entry remembers its names and groups, so that when a connection ends, however it ends,
+//! removing it removes it from everywhere in time proportional to its own memberships.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::connection::Connection;
+use crate::id::ConnectionId;
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) conns: HashMap<ConnectionId, Entry>,
+    pub(crate) services: HashMap<Arc<str>, HashSet<ConnectionId>>,
+    pub(crate) names: HashMap<String, ConnectionId>,
+    pub(crate) groups: HashMap<String, HashSet<ConnectionId>>,
+}
+
+pub(crate) struct Entry {
+    pub(crate) conn: Connection,
+    pub(crate) names: Vec<String>,
+    pub(crate) groups: Vec<String>,
+}
+
+impl Registry {
+    pub(crate) fn insert(&mut self, conn: Connection) {
+        let id = conn.id().clone();
+        self.services
+            .entry(Arc::clone(&conn.shared.path))
+            .or_default()
+            .insert(id.clone());
+        self.conns.insert(
+            id,
+            Entry {
+                conn,
+                names: Vec::new(),
+                groups: Vec::new(),
+            },
+        );
+    }
+
+    /// Removes a connection from everywhere.
+    pub(crate) fn remove(&mut self, id: &ConnectionId) -> Option<Entry> {
+        let entry = self.conns.remove(id)?;
+        if let Some(members) = self.services.get_mut(&entry.conn.shared.path) {
+            members.remove(id);
+            if members.is_empty() {
+                self.services.remove(&entry.conn.shared.path);
+            }
+        }
+        for name in &entry.names {
+            if self.names.get(name) == Some(id) {
+                self.names.remove(name);
+            }
+        }
+        for group in &entry.groups {
+            self.leave_group(group, id);
+        }
+        Some(entry)
+    }
+
+    /// Stores `id` under `name`, replacing the connection stored there before.
+    pub(crate) fn store(&mut self, name: &str, id: &ConnectionId) -> bool {
+        let Some(entry) = self.conns.get_mut(id) else {
+            return false;
+        };
+        if !entry.names.iter().any(|n| n == name) {
+            entry.names.push(name.to_owned());
+        }
+        if let Some(previous) = self.names.insert(name.to_owned(), id.clone()) {
+            if &previous != id {
+                if let Some(prev) = self.conns.get_mut(&previous) {
+                    prev.names.retain(|n| n != name);
+                }
+            }
+        }
+        true
+    }
+
+    pub(crate) fn remove_name(&mut self, name: &str) -> bool {
+        let Some(id) = self.names.remove(name) else {
+            return false;
+        };
+        if let Some(entry) = self.conns.get_mut(&id) {
+            entry.names.retain(|n| n != name);
+        }
+        true
+    }
+
+    pub(crate) fn join(&mut self, group: &str, id: &ConnectionId) -> bool {
+        let Some(entry) = self.conns.get_mut(id) else {
+            return false;
+        };
+        let added = self
+            .groups
+            .entry(group.to_owned())
+            .or_default()
+            .insert(id.clone());
+        if added {
+            entry.groups.push(group.to_owned());
+        }
+        added
+    }
+
+    pub(crate) fn leave(&mut self, group: &str, id: &ConnectionId) -> bool {
+        if let Some(entry) = self.conns.get_mut(id) {
+            entry.groups.retain(|g| g != group);
+        }
+        self.leave_group(group, id)
+    }
+
+    fn leave_group(&mut self, group: &str, id: &ConnectionId) -> bool {
+        let Some(members) = self.groups.get_mut(group) else {
+            return false;
+        };
+        let removed = members.remove(id);
+        if members.is_empty() {
+            self.groups.remove(group);
+        }
+        removed
+    }
+
+    /// Removes a whole group; its connections stay open. Returns how many were in it.
+    pub(crate) fn remove_group(&mut self, group: &str) -> Option<usize> {
+        let members = self.groups.remove(group)?;
+        for id in &members {
+            if let Some(entry) = self.conns.get_mut(id) {
+                entry.groups.retain(|g| g != group);
+            }
+        }
+        Some(members.len())
+    }
+
+    /// Finds a connection by id, or else by name.
+    pub(crate) fn find(&self, id_or_name: &str) -> Option<&Connection> {
+        self.conns
+            .get(id_or_name)
+            .or_else(|| self.conns.get(self.names.get(id_or_name)?))
+            .map(|entry| &entry.conn)
+    }
+}
