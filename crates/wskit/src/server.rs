@@ -175,6 +175,24 @@ impl Server {
         })
         .await
     }
+
+    /// Limits and timeouts of the connections this server accepts (`upgrade` hands them on).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn connection_config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The handshake settings: our subprotocols, permessage-deflate and the extra headers.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn accept_config(&self) -> AcceptConfig {
+        let mut accept = AcceptConfig::default()
+            .protocols(self.protocols.iter().cloned())
+            .deflate(self.config.proto.deflate_config().cloned());
+        for (name, value) in &self.headers {
+            accept = accept.header(name.clone(), value.clone());
+        }
+        accept
+    }
 }
 
 /// Reads a request head; returns it with the bytes that followed it.
