@@ -101,12 +101,12 @@ step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 done_step
 
-step "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 done_step
 
-step "cargo test --workspace"
-cargo test --workspace
+step "cargo test --workspace --all-features"
+cargo test --workspace --all-features
 done_step
 
 step "cargo build --release (wskit binary, autobahn_client and interop_client examples)"

@@ -39,6 +39,14 @@
 //!
 //! [`WebSocket::recv`] is cancel safe, so it can sit in a `tokio::select!` loop; so are
 //! [`Heartbeat::tick`] and [`WebSocket::ping_and_wait`].
+//!
+//! # Feature flags
+//!
+//! None is on by default.
+//!
+//! - `hyper`: the module `upgrade`, accepting WebSocket upgrades inside a hyper 1 HTTP/1.1
+//!   server (`hyper::upgrade::on`).
+//! - `axum`: `axum::WebSocketUpgrade`, the same as an axum 0.8 extractor. Implies `hyper`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
@@ -50,6 +58,10 @@ mod heartbeat;
 mod server;
 mod stream;
 pub mod tls;
+#[cfg(feature = "hyper")]
+pub mod upgrade;
+#[cfg(feature = "axum")]
+pub use upgrade::axum;
 mod websocket;
 
 pub use client::{Client, WsUrl, connect};

@@ -168,10 +168,8 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut accept = AcceptConfig::default()
-            .protocols(self.protocols.iter().cloned())
-            .deflate(self.config.proto.deflate_config().cloned());
-        for (name, value) in self.headers.iter().chain(extra) {
+        let mut accept = self.accept_config();
+        for (name, value) in extra {
             accept = accept.header(name.clone(), value.clone());
         }
         let accepted = match accept.accept(request) {
@@ -193,6 +191,23 @@ impl Server {
             self.config.clone(),
             accepted.protocol,
         ))
+    }
+
+    /// Limits and timeouts of the connections this server accepts (`upgrade` hands them on).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn connection_config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The handshake settings: our subprotocols, permessage-deflate and the extra headers.
+    pub(crate) fn accept_config(&self) -> AcceptConfig {
+        let mut accept = AcceptConfig::default()
+            .protocols(self.protocols.iter().cloned())
+            .deflate(self.config.proto.deflate_config().cloned());
+        for (name, value) in &self.headers {
+            accept = accept.header(name.clone(), value.clone());
+        }
+        accept
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use base64::Engine;
 
-use super::{HandshakeError, Headers, MAX_HEADERS, accept_key};
+use super::{HandshakeError, Header, Headers, MAX_HEADERS, accept_key};
 use crate::deflate::{DeflateConfig, DeflateParams};
 
 /// An HTTP request head, as parsed from the first bytes of a connection.
@@ -206,6 +206,42 @@ pub struct Accepted {
     pub deflate: Option<DeflateParams>,
 }
 
+impl Accepted {
+    /// The header fields of [`response`](Self::response), in order, without the status line.
+    ///
+    /// For an HTTP server library that writes the `101` itself (hyper, say): it sends these
+    /// fields (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`, the negotiated subprotocol and
+    /// extension, the extra headers) with its own status line.
+    ///
+    /// # Example
+    /// ```
+    /// use wskit_proto::handshake::server::{AcceptConfig, Request};
+    /// let raw = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    /// let (req, _) = Request::parse(raw).unwrap().unwrap();
+    /// let headers = AcceptConfig::default().accept(&req).unwrap().headers();
+    /// assert_eq!(headers.get("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    /// assert_eq!(headers.get("upgrade"), Some("websocket"));
+    /// ```
+    #[must_use]
+    pub fn headers(&self) -> Headers {
+        // `response` is the head `AcceptConfig::accept` wrote: a status line, then one
+        // `Name: value` line per field, then an empty line.
+        let head = String::from_utf8_lossy(&self.response);
+        Headers(
+            head.split("\r\n")
+                .skip(1)
+                .take_while(|line| !line.is_empty())
+                .filter_map(|line| line.split_once(':'))
+                .map(|(name, value)| Header {
+                    name: name.trim().to_owned(),
+                    value: value.trim().to_owned(),
+                })
+                .collect(),
+        )
+    }
+}
+
 /// An HTTP error response with a short plain-text body, for a rejected upgrade.
 ///
 /// A `426` carries `Sec-WebSocket-Version: 13` (RFC 6455 §4.4).
@@ -320,5 +356,38 @@ mod tests {
         );
         assert!(text.contains("X-Served-By: wskit\r\n"));
         assert!(accepted.deflate.is_some());
+    }
+
+    #[test]
+    fn accepted_headers_read_back_the_response() {
+        let raw = VALID.replace(
+            "\r\n\r\n",
+            "\r\nSec-WebSocket-Protocol: chat\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+        );
+        let accepted = AcceptConfig::default()
+            .protocols(["chat"])
+            .deflate(Some(DeflateConfig::default()))
+            .header("X-Served-By", "wskit")
+            .accept(&parse(&raw))
+            .unwrap();
+        let names: Vec<_> = accepted.headers().0.into_iter().map(|h| h.name).collect();
+        assert_eq!(
+            names,
+            [
+                "Upgrade",
+                "Connection",
+                "Sec-WebSocket-Accept",
+                "Sec-WebSocket-Protocol",
+                "Sec-WebSocket-Extensions",
+                "X-Served-By"
+            ]
+        );
+        let headers = accepted.headers();
+        assert_eq!(headers.get("sec-websocket-protocol"), Some("chat"));
+        assert_eq!(
+            headers.get("sec-websocket-extensions"),
+            Some("permessage-deflate")
+        );
+        assert_eq!(headers.get("x-served-by"), Some("wskit"));
     }
 }

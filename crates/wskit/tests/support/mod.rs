@@ -4,6 +4,8 @@
 //! Each test file compiles this module on its own and uses part of it.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod http1;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
