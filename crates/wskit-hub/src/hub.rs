@@ -73,7 +73,7 @@ pub(crate) struct Route {
     path: Arc<str>,
     service: Arc<dyn DynService>,
     options: ServiceOptions,
-    server: Server,
+    pub(crate) server: Server,
 }
 
 /// Settings of the hub itself (those of each service are in [`ServiceOptions`]).
@@ -185,6 +185,10 @@ impl Hub {
         Self { inner }
     }
 
+    pub(crate) fn inner(&self) -> &HubInner {
+        &self.inner
+    }
+
     // ----- services -----
 
     /// Registers `service` on `path` (`/chat`). Use [`join_path`] for a base path plus an
@@ -278,7 +282,7 @@ impl Hub {
         paths
     }
 
-    fn route(&self, path: &str) -> Option<Arc<Route>> {
+    pub(crate) fn route(&self, path: &str) -> Option<Arc<Route>> {
         read(&self.inner.routes).get(path).cloned()
     }
 
@@ -635,7 +639,7 @@ impl Hub {
     }
 
     /// Checks the origin and runs the authentication hook.
-    async fn admit(
+    pub(crate) async fn admit(
         &self,
         route: &Route,
         request: &Arc<UpgradeRequest>,
@@ -650,7 +654,7 @@ impl Hub {
     }
 
     /// Runs an upgraded connection of `route` until it ends.
-    async fn run<S>(
+    pub(crate) async fn run<S>(
         &self,
         ws: WebSocket<S>,
         route: &Route,

@@ -48,6 +48,17 @@
 //! }
 //! ```
 //!
+//! # Hosting inside axum
+//!
+//! With the feature `axum`, [`Hub::upgrade`] answers an upgrade extracted by
+//! `wskit::axum::WebSocketUpgrade` with the service registered on the request's path, and
+//! [`Hub::router`] makes an `axum::Router` with a route for each registered path, to merge
+//! into an application.
+//!
+//! # Feature flags
+//!
+//! - `axum` (off by default): hosting inside an axum 0.8 application.
+//!
 //! # Cancel safety
 //!
 //! [`Connection::send`] queues the message before it returns `Ok`; dropping it while it waits
@@ -56,6 +67,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
+#[cfg(feature = "axum")]
+mod axum;
 mod connection;
 mod driver;
 mod error;
