@@ -80,7 +80,6 @@ impl Hub {
     /// .unwrap();
     /// # }
     /// ```
-    #[must_use]
     pub fn router<S>(&self) -> axum::Router<S>
     where
         S: Clone + Send + Sync + 'static,
