@@ -185,6 +185,7 @@ impl Hub {
         Self { inner }
     }
 
+    #[cfg(feature = "axum")]
     pub(crate) fn inner(&self) -> &HubInner {
         &self.inner
     }
