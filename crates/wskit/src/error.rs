@@ -36,6 +36,19 @@ pub enum Error {
     /// A typed receive got a message of the other kind: (what came, what was expected).
     #[error("expected a {1} message, got a {0} message")]
     Unexpected(&'static str, &'static str),
+    /// The HTTP proxy answered `CONNECT` with a non-2xx status (407: credentials missing or
+    /// wrong; 403: the target is not allowed). Check the proxy setting.
+    #[error("the proxy refused the tunnel: {status} {reason}")]
+    ProxyRefused {
+        /// The status code the proxy answered with.
+        status: u16,
+        /// The reason phrase that came with it.
+        reason: String,
+    },
+    /// The HTTP proxy did not answer `CONNECT` with an HTTP response (it closed the connection
+    /// or sent something else). Check that the proxy URL names an HTTP proxy.
+    #[error("proxy error: {0}")]
+    Proxy(String),
     /// The caller broke a rule of the API (a close code that may not be sent, a control
     /// payload over 125 bytes, a send after close).
     #[error("invalid use: {0}")]
