@@ -48,6 +48,7 @@ mod config;
 mod error;
 mod heartbeat;
 mod proxy;
+mod reconnect;
 mod server;
 mod stream;
 pub mod tls;
@@ -62,6 +63,9 @@ pub use proto::handshake::client::Negotiated;
 pub use proto::handshake::server::Request;
 pub use proto::{CloseCode, CloseFrame, DeflateConfig, EncodedMessage, Message, Utf8Bytes};
 pub use proxy::NoProxy;
+pub use reconnect::{
+    Backoff, DisconnectReason, Event, Events, OnConnectFuture, ReconnectBuilder, ReconnectingClient,
+};
 pub use server::{Decision, Server, accept};
 pub use stream::MaybeTlsStream;
 pub use websocket::{ReadyState, WebSocket};
