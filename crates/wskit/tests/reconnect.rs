@@ -438,3 +438,74 @@ async fn close_sends_the_queue_then_stops_reconnecting() {
     ));
     assert!(within(client.close(CloseCode::NORMAL, "")).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_failing_on_connect_hook_counts_as_a_failed_connect() {
+    let (listener, addr) = listen().await;
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let _server = spawn_echo_server(listener, 1, seen_tx);
+    let calls = Arc::new(AtomicU32::new(0));
+    let hook_calls = calls.clone();
+    let (client, mut events) = ReconnectingClient::builder(Client::new(ws_url(addr)))
+        .backoff(fast())
+        .on_connect(move |_ws| {
+            let first = hook_calls.fetch_add(1, Ordering::SeqCst) == 0;
+            Box::pin(async move {
+                if first {
+                    Err(Error::Timeout("subscription"))
+                } else {
+                    Ok(())
+                }
+            })
+        })
+        .spawn();
+
+    match next_event(&mut events).await {
+        Event::ConnectFailed { attempt: 0, error } => {
+            assert!(
+                matches!(*error, Error::Timeout("subscription")),
+                "{error:?}"
+            );
+        }
+        other => panic!("expected ConnectFailed, got {other:?}"),
+    }
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Retrying { attempt: 1, .. }
+    ));
+    assert!(until_connected(&mut events).await.is_empty());
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(within(seen.recv()).await, Some(Seen::Connection(1)));
+    assert_eq!(within(seen.recv()).await, Some(Seen::Connection(2)));
+    within(client.close(CloseCode::NORMAL, ""))
+        .await
+        .expect("close");
+}
+
+#[tokio::test]
+async fn dropping_the_client_closes_with_going_away() {
+    let (listener, addr) = listen().await;
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let _server = spawn_echo_server(listener, 1, seen_tx);
+    let (client, mut events) = ReconnectingClient::builder(Client::new(ws_url(addr)))
+        .backoff(fast())
+        .spawn();
+    assert!(matches!(next_event(&mut events).await, Event::Connected));
+    drop(client);
+
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Disconnected {
+            reason: DisconnectReason::Requested
+        }
+    ));
+    assert!(within(events.recv()).await.is_none());
+    assert_eq!(within(seen.recv()).await, Some(Seen::Connection(1)));
+    assert_eq!(
+        within(seen.recv()).await,
+        Some(Seen::Message(
+            1,
+            Message::Close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "")))
+        ))
+    );
+}
