@@ -1,12 +1,15 @@
 //! Connecting through an HTTP proxy: a `CONNECT` tunnel (with `Proxy-Authorization: Basic`)
-//! in front of an echo server, a proxy that refuses with 407, and `NO_PROXY` matching.
+//! in front of an echo server (ws and wss), a proxy that refuses with 407 or hangs up, and
+//! `NO_PROXY` matching.
 
 mod support;
 
 use std::net::SocketAddr;
 
+use rustls_pki_types::PrivatePkcs8KeyDer;
 use support::{Raw, listen, spawn_echo, within, ws_url};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use wskit::{Client, CloseCode, Error, Message, NoProxy, Server};
 
 /// A one-connection HTTP proxy: reads the `CONNECT` head and answers `status`. On 200 it
@@ -73,6 +76,48 @@ async fn connects_through_a_connect_proxy_with_basic_credentials() {
     // base64("al@ce:open sesame")
     assert!(
         head.contains("\r\nProxy-Authorization: Basic YWxAY2U6b3BlbiBzZXNhbWU=\r\n"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn wss_runs_tls_through_the_tunnel() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("generate a certificate");
+    let cert = certified.cert.der().clone();
+    let key = PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der());
+    let config = wskit::tls::server_config(vec![cert.clone()], key.into()).expect("server config");
+    let (listener, target) = listen().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let tls = TlsAcceptor::from(config)
+            .accept(stream)
+            .await
+            .expect("TLS handshake");
+        let mut ws = wskit::accept(tls).await.expect("server handshake");
+        let msg = ws.recv().await.expect("a message").expect("no error");
+        ws.send(msg).await.expect("echo");
+        while ws.recv().await.is_some() {}
+    });
+    let (proxy, proxy_task) = spawn_proxy("200 Connection established").await;
+
+    let url = format!("wss://localhost:{}/", target.port());
+    let client = Client::new(url)
+        .add_root_certificate(cert)
+        .proxy(format!("http://{proxy}"));
+    let (mut ws, _) = within(client.connect()).await.expect("wss via the proxy");
+    assert!(matches!(ws.get_ref(), wskit::MaybeTlsStream::Tls(_)));
+    within(ws.send(Message::text("sealed")))
+        .await
+        .expect("send");
+    assert_eq!(within(ws.recv_text()).await.expect("the echo"), "sealed");
+    within(ws.close(CloseCode::NORMAL, ""))
+        .await
+        .expect("close");
+    within(server).await.expect("server task");
+    let head = within(proxy_task).await.expect("proxy task");
+    assert!(
+        head.starts_with(&format!("CONNECT localhost:{} HTTP/1.1\r\n", target.port())),
         "{head}"
     );
 }
