@@ -8,6 +8,9 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use wskit::{CloseCode, Message};
 use wskit_hub::{Hub, Service, ServiceOptions};
 
+/// A metric's name, labels and value.
+type Metric = (String, Vec<(String, String)>, DebugValue);
+
 struct Echo;
 
 impl Service for Echo {
@@ -47,7 +50,7 @@ async fn counters_reach_the_metrics_recorder_and_stats() {
     assert_eq!((stats.messages_received, stats.bytes_received), (2, 7));
     assert_eq!(stats.messages_sent, 2);
 
-    let metrics: Vec<(String, Vec<(String, String)>, DebugValue)> = snapshotter
+    let metrics: Vec<Metric> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()

@@ -8,10 +8,10 @@ use proto::handshake::HandshakeError;
 use proto::handshake::client::{ClientHandshake, Negotiated};
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::proxy::{self, ProxySetting};
 use crate::stream::MaybeTlsStream;
 use crate::tls;
 use crate::websocket::{WebSocket, with_timeout};
@@ -129,6 +129,7 @@ pub struct Client {
     roots: Vec<CertificateDer<'static>>,
     tls: Option<Arc<rustls::ClientConfig>>,
     connect_timeout: Duration,
+    proxy: ProxySetting,
 }
 
 impl Client {
@@ -142,6 +143,7 @@ impl Client {
             roots: Vec::new(),
             tls: None,
             connect_timeout: Duration::from_secs(10),
+            proxy: ProxySetting::Direct,
         }
     }
 
@@ -170,6 +172,61 @@ impl Client {
         self
     }
 
+    /// Sets the `Origin` header (RFC 6455 §4.1, item 8), replacing one set before; browsers
+    /// send it, and servers that check it reject requests without it. Default: none.
+    ///
+    /// # Example
+    /// ```
+    /// let client = wskit::Client::new("wss://example.com/socket").origin("https://example.com");
+    /// ```
+    #[must_use]
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("origin"));
+        self.headers.push(("Origin".to_owned(), origin.into()));
+        self
+    }
+
+    /// Connects through this HTTP proxy (`http://[user:pass@]host[:port]`, port 80 if left
+    /// out) with a `CONNECT` tunnel; user and password, if given, go in a
+    /// `Proxy-Authorization: Basic` header. TLS and the handshake then run through the tunnel.
+    /// The URL is checked at connect time. Default: no proxy.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run() -> Result<(), wskit::Error> {
+    /// let (ws, _) = wskit::Client::new("wss://example.com/socket")
+    ///     .proxy("http://user:secret@proxy.internal:3128")
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxySetting::Explicit(url.into());
+        self
+    }
+
+    /// Connects through the proxy the environment names, read at each connect: `HTTPS_PROXY`
+    /// (or `https_proxy`) for `wss://`, `HTTP_PROXY` (or `http_proxy`) for `ws://`, unless the
+    /// host is in `NO_PROXY` (or `no_proxy`, see [`NoProxy`](crate::NoProxy)). Default: off;
+    /// the environment is read only after this call.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run() -> Result<(), wskit::Error> {
+    /// let (ws, _) = wskit::Client::new("wss://example.com/socket")
+    ///     .proxy_from_env()
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxySetting::FromEnv;
+        self
+    }
+
     /// Trusts this certificate as a root, in addition to the web PKI roots.
     #[must_use]
     pub fn add_root_certificate(mut self, cert: CertificateDer<'static>) -> Self {
@@ -191,14 +248,16 @@ impl Client {
         self
     }
 
-    /// Connects: TCP, TLS for `wss://`, then the opening handshake.
+    /// Connects: TCP (through the proxy tunnel, if one is set), TLS for `wss://`, then the
+    /// opening handshake.
     ///
     /// # Errors
-    /// As [`connect`].
+    /// As [`connect`]; through a proxy also [`Error::ProxyRefused`] (a non-2xx answer to
+    /// `CONNECT`) and [`Error::Proxy`].
     pub async fn connect(&self) -> Result<(WebSocket<MaybeTlsStream>, Negotiated), Error> {
         let url = WsUrl::parse(&self.url)?;
         let stream = with_timeout("connect", self.connect_timeout, async {
-            let tcp = TcpStream::connect((url.host.as_str(), url.port)).await?;
+            let tcp = proxy::open(&self.proxy, &url).await?;
             tcp.set_nodelay(true)?;
             if !url.tls {
                 return Ok(MaybeTlsStream::Plain(tcp));

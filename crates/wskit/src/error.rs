@@ -33,9 +33,36 @@ pub enum Error {
     /// The connection is closed; nothing more can be sent.
     #[error("the connection is closed")]
     Closed,
-    /// A typed receive got a message of the other kind: (what came, what was expected).
+    /// A message of the wrong kind: a typed receive got the other kind, or a
+    /// [`ReconnectingClient`](crate::ReconnectingClient) was handed a close message (use its
+    /// `close` method instead): (what came, what was expected).
     #[error("expected a {1} message, got a {0} message")]
     Unexpected(&'static str, &'static str),
+    /// The HTTP proxy answered `CONNECT` with a non-2xx status (407: credentials missing or
+    /// wrong; 403: the target is not allowed). Check the proxy setting.
+    #[error("the proxy refused the tunnel: {status} {reason}")]
+    ProxyRefused {
+        /// The status code the proxy answered with.
+        status: u16,
+        /// The reason phrase that came with it.
+        reason: String,
+    },
+    /// The HTTP proxy did not answer `CONNECT` with an HTTP response (it closed the connection
+    /// or sent something else). Check that the proxy URL names an HTTP proxy.
+    #[error("proxy error: {0}")]
+    Proxy(String),
+    /// The send queue of a [`ReconnectingClient`](crate::ReconnectingClient) is full while it
+    /// is not connected; the message was not queued. Retry once it reconnects
+    /// ([`Event::Connected`](crate::Event::Connected)), drop the message, or raise the limits
+    /// ([`ReconnectBuilder::max_queued_messages`](crate::ReconnectBuilder::max_queued_messages),
+    /// [`ReconnectBuilder::max_queued_bytes`](crate::ReconnectBuilder::max_queued_bytes)).
+    #[error("the send queue is full while disconnected; the message was not queued")]
+    QueueFull,
+    /// A [`ReconnectingClient`](crate::ReconnectingClient) stopped reconnecting: its
+    /// [`Backoff`](crate::Backoff) limit was reached or its URL is invalid. Messages still
+    /// queued were dropped. Build a new client to try again.
+    #[error("gave up reconnecting")]
+    GaveUp,
     /// The caller broke a rule of the API (a close code that may not be sent, a control
     /// payload over 125 bytes, a send after close).
     #[error("invalid use: {0}")]

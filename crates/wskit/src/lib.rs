@@ -55,6 +55,8 @@ mod client;
 mod config;
 mod error;
 mod heartbeat;
+mod proxy;
+mod reconnect;
 mod server;
 mod stream;
 pub mod tls;
@@ -72,6 +74,10 @@ pub use proto;
 pub use proto::handshake::client::Negotiated;
 pub use proto::handshake::server::Request;
 pub use proto::{CloseCode, CloseFrame, DeflateConfig, EncodedMessage, Message, Utf8Bytes};
+pub use proxy::NoProxy;
+pub use reconnect::{
+    Backoff, DisconnectReason, Event, Events, OnConnectFuture, ReconnectBuilder, ReconnectingClient,
+};
 pub use server::{Decision, Server, accept, read_request, reject};
 pub use stream::MaybeTlsStream;
 pub use websocket::{ReadyState, WebSocket};
