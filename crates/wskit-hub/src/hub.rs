@@ -318,8 +318,11 @@ impl Hub {
     }
 
     /// Sends `msg` to every connection of the service on `path` (Ballerina's
-    /// `broadcastText`). The frame is encoded once and its bytes shared by every recipient.
-    /// Never waits: a connection whose queue is full gets its backpressure policy.
+    /// `broadcastText`). The frame is encoded once and its bytes shared by every recipient;
+    /// with permessage-deflate, connections that compress each message on its own
+    /// (`DeflateConfig::server_no_context_takeover(true)` in the service's config) share one
+    /// compressed frame too, while the others compress it each. Never waits: a connection
+    /// whose queue is full gets its backpressure policy.
     #[doc(alias = "broadcastText")]
     pub fn broadcast(&self, path: &str, msg: Message) -> Delivery {
         let Some(encoded) = EncodedMessage::new(&msg) else {

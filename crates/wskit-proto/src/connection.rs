@@ -25,6 +25,8 @@
 //! Timing (how long to wait for the peer's close) belongs to the I/O layer: this type never
 //! reads a clock.
 
+use std::sync::{Arc, OnceLock};
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::close::CloseFrame;
@@ -278,15 +280,28 @@ impl Connection {
     /// As [`Connection::send`].
     pub fn send_encoded(&mut self, msg: &EncodedMessage) -> Result<(), Error> {
         self.check_open()?;
-        let compressing = self
-            .deflate
-            .as_ref()
-            .is_some_and(|d| d.should_compress(msg.payload.len()));
-        if self.role == Role::Server && !compressing {
-            self.outbox.push_shared(msg.frame.clone());
-            Ok(())
-        } else {
-            self.send_data(msg.opcode, msg.payload.clone())
+        if self.role == Role::Client {
+            return self.send_data(msg.opcode, msg.payload.clone());
+        }
+        let shared = match &self.deflate {
+            Some(codec) if codec.should_compress(msg.payload.len()) => {
+                match codec.shared_settings() {
+                    // Fragmenting means frames of our own; so does another connection's
+                    // compressor settings having made the shared frame first.
+                    Some(settings) if self.config.send_fragment_size.is_none() => {
+                        msg.deflated_frame(settings)
+                    }
+                    _ => None,
+                }
+            }
+            _ => Some(msg.frame.clone()),
+        };
+        match shared {
+            Some(frame) => {
+                self.outbox.push_shared(frame);
+                Ok(())
+            }
+            None => self.send_data(msg.opcode, msg.payload.clone()),
         }
     }
 
@@ -613,6 +628,10 @@ enum Step {
 /// A message encoded once as an unmasked, uncompressed frame, to be queued on many server
 /// connections without copying ([`Connection::send_encoded`]).
 ///
+/// On connections that compress with `server_no_context_takeover` (each message compressed on
+/// its own), the compressed frame is also made once, by the first such connection, and shared
+/// by every connection with the same window and level.
+///
 /// # Example
 /// ```
 /// use wskit_proto::{Config, Connection, EncodedMessage, Message};
@@ -627,6 +646,8 @@ pub struct EncodedMessage {
     opcode: OpCode,
     payload: Bytes,
     frame: Bytes,
+    /// The compressed frame, with the `(window bits, level)` it was made with.
+    deflated: Arc<OnceLock<((u8, u32), Bytes)>>,
 }
 
 impl EncodedMessage {
@@ -638,23 +659,24 @@ impl EncodedMessage {
             Message::Binary(data) => (OpCode::Binary, data.clone()),
             _ => return None,
         };
-        let header = FrameHeader {
-            fin: true,
-            rsv1: false,
-            rsv2: false,
-            rsv3: false,
-            opcode: opcode.as_u8(),
-            mask: None,
-            payload_len: payload.len() as u64,
-        };
-        let mut frame = BytesMut::with_capacity(header.encoded_len() + payload.len());
-        header.encode(&mut frame);
-        frame.extend_from_slice(&payload);
+        let frame = encode_frame(opcode, false, &payload);
         Some(Self {
             opcode,
             payload,
-            frame: frame.freeze(),
+            frame,
+            deflated: Arc::default(),
         })
+    }
+
+    /// The compressed frame for connections with `settings`, made on first use; `None` when
+    /// it was made with other settings.
+    fn deflated_frame(&self, settings: (u8, u32)) -> Option<Bytes> {
+        let (made_with, frame) = self.deflated.get_or_init(|| {
+            let (bits, level) = settings;
+            let compressed = DeflateCodec::compress_alone(&self.payload, bits, level);
+            (settings, encode_frame(self.opcode, true, &compressed))
+        });
+        (*made_with == settings).then(|| frame.clone())
     }
 
     /// The encoded frame.
@@ -662,4 +684,21 @@ impl EncodedMessage {
     pub fn frame(&self) -> &Bytes {
         &self.frame
     }
+}
+
+/// An unmasked, final frame with `payload`, RSV1 set when `compressed`.
+fn encode_frame(opcode: OpCode, compressed: bool, payload: &[u8]) -> Bytes {
+    let header = FrameHeader {
+        fin: true,
+        rsv1: compressed,
+        rsv2: false,
+        rsv3: false,
+        opcode: opcode.as_u8(),
+        mask: None,
+        payload_len: payload.len() as u64,
+    };
+    let mut frame = BytesMut::with_capacity(header.encoded_len() + payload.len());
+    header.encode(&mut frame);
+    frame.extend_from_slice(payload);
+    frame.freeze()
 }

@@ -366,32 +366,28 @@ impl DeflateCodec {
         let c = self.compress.get_or_insert_with(|| {
             Compress::new_with_window_bits(Compression::new(level), false, bits)
         });
-        let start_in = c.total_in();
-        let start_len = out.len();
-        loop {
-            out.reserve(payload.len() / 2 + 64);
-            let consumed = usize::try_from(c.total_in() - start_in).unwrap_or(payload.len());
-            let before_out = c.total_out();
-            // Compression into a Vec with spare capacity cannot fail for valid parameters.
-            let _ = c.compress_vec(&payload[consumed..], out, FlushCompress::Sync);
-            let consumed = usize::try_from(c.total_in() - start_in).unwrap_or(payload.len());
-            if consumed >= payload.len() && out.len() < out.capacity() {
-                break;
-            }
-            if c.total_out() == before_out && consumed >= payload.len() {
-                break;
-            }
-        }
-        if out.len() >= start_len + 4 && out.ends_with(&SYNC_TAIL) {
-            out.truncate(out.len() - 4);
-        }
-        if out.len() == start_len {
-            // Nothing new to flush (an empty message): an empty stored block (§7.2.3.6).
-            out.push(0x00);
-        }
+        deflate_message(c, payload, out);
         if self.own_no_context_takeover {
             c.reset();
         }
+    }
+
+    /// The settings under which a message compressed on its own, by a fresh compressor, is
+    /// exactly what this connection would send: `(window bits, level)` when our side resets
+    /// its context after every message (`*_no_context_takeover` for our role), else `None`
+    /// (with context takeover, the peer's window would hold data our compressor never saw).
+    pub(crate) fn shared_settings(&self) -> Option<(u8, u32)> {
+        let bits = self.own_window_bits?;
+        self.own_no_context_takeover.then_some((bits, self.level))
+    }
+
+    /// Compresses one message with a fresh compressor of `bits` and `level` (see
+    /// [`shared_settings`](Self::shared_settings)).
+    pub(crate) fn compress_alone(payload: &[u8], bits: u8, level: u32) -> Vec<u8> {
+        let mut c = Compress::new_with_window_bits(Compression::new(level), false, bits);
+        let mut out = Vec::with_capacity(payload.len() / 2 + 16);
+        deflate_message(&mut c, payload, &mut out);
+        out
     }
 
     /// Inflates `input` (part of a compressed message) and appends to `out`, failing when `out`
@@ -421,6 +417,34 @@ impl DeflateCodec {
             }
         }
         Ok(())
+    }
+}
+
+/// Compresses one whole message into `out` (appended) with a sync flush, then drops the
+/// sync-flush tail (RFC 7692 §7.2.1).
+fn deflate_message(c: &mut Compress, payload: &[u8], out: &mut Vec<u8>) {
+    let start_in = c.total_in();
+    let start_len = out.len();
+    loop {
+        out.reserve(payload.len() / 2 + 64);
+        let consumed = usize::try_from(c.total_in() - start_in).unwrap_or(payload.len());
+        let before_out = c.total_out();
+        // Compression into a Vec with spare capacity cannot fail for valid parameters.
+        let _ = c.compress_vec(&payload[consumed..], out, FlushCompress::Sync);
+        let consumed = usize::try_from(c.total_in() - start_in).unwrap_or(payload.len());
+        if consumed >= payload.len() && out.len() < out.capacity() {
+            break;
+        }
+        if c.total_out() == before_out && consumed >= payload.len() {
+            break;
+        }
+    }
+    if out.len() >= start_len + 4 && out.ends_with(&SYNC_TAIL) {
+        out.truncate(out.len() - 4);
+    }
+    if out.len() == start_len {
+        // Nothing new to flush (an empty message): an empty stored block (§7.2.3.6).
+        out.push(0x00);
     }
 }
 

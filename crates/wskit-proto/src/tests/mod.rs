@@ -295,6 +295,55 @@ fn encoded_message_is_shared_not_copied() {
 }
 
 #[test]
+fn encoded_message_is_compressed_once_for_connections_without_context_takeover() {
+    let alone = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let text = "to everyone, compressed once ".repeat(100);
+    let encoded = crate::EncodedMessage::new(&Message::text(text.as_str())).unwrap();
+    let mut pairs: Vec<Pair> = (0..3)
+        .map(|_| Pair::new(Config::default(), Some(alone)))
+        .collect();
+    let mut frames = Vec::new();
+    for pair in &mut pairs {
+        // A message of the connection's own before and after: contexts stay consistent.
+        pair.server.send(Message::text(text.as_str())).unwrap();
+        pair.server.send_encoded(&encoded).unwrap();
+        pair.server.send(Message::text(text.as_str())).unwrap();
+    }
+    for pair in &mut pairs {
+        let out = pair.server.outbox();
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let n = out.chunks_vectored(&mut slices);
+        frames.push(slices[..n].iter().map(|s| s.as_ptr()).collect::<Vec<_>>());
+        assert_eq!(
+            pair.deliver_to_client(),
+            vec![Message::text(text.as_str()); 3]
+        );
+    }
+    // The shared compressed frame is one chunk, the same bytes on every connection.
+    let shared: Vec<_> = frames.iter().map(|f| f[1]).collect();
+    assert!(shared.windows(2).all(|w| w[0] == w[1]), "{frames:?}");
+
+    // With context takeover the frame is compressed per connection, and still decodes.
+    let takeover = DeflateParams {
+        server_no_context_takeover: false,
+        ..alone
+    };
+    let mut pair = Pair::new(Config::default(), Some(takeover));
+    pair.server.send(Message::text(text.as_str())).unwrap();
+    pair.server.send_encoded(&encoded).unwrap();
+    pair.server.send(Message::text(text.as_str())).unwrap();
+    assert_eq!(
+        pair.deliver_to_client(),
+        vec![Message::text(text.as_str()); 3]
+    );
+}
+
+#[test]
 fn outgoing_messages_are_fragmented_when_configured() {
     for deflate in [
         None,
