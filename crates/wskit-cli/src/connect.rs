@@ -1,11 +1,16 @@
 //! `wskit connect URL`: a command-line client. Lines on stdin go out as text messages; messages
 //! received are printed on stdout.
 //!
+//! When stdin and stdout are both terminals (on Unix), the session is interactive instead: a
+//! `> ` prompt with line editing and history, messages received printed above it as `< text`,
+//! and Ctrl-D or Ctrl-C closing the connection (see [`terminal`]). Otherwise the behaviour below
+//! holds, byte for byte.
+//!
 //! Exit status: 0 after a closing handshake we started at the end of stdin, or when the server
 //! closes with 1000 or 1001; 1 when the server closes with any other code, the connection
 //! breaks or the heartbeat misses a pong; 2 when the connection or the opening handshake fails.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +21,12 @@ use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 use wskit::proto::handshake::HandshakeError;
 use wskit::{Beat, Client, CloseCode, CloseFrame, Config, Heartbeat, Message};
+
+#[cfg(unix)]
+mod terminal;
 
 /// Options of `wskit connect`.
 #[derive(Debug, Args)]
@@ -47,9 +55,37 @@ pub(crate) struct ConnectArgs {
     /// Do not offer permessage-deflate.
     #[arg(long)]
     no_deflate: bool,
-    /// Write binary messages to stdout as raw bytes instead of one hex line each.
+    /// Write binary messages to stdout as raw bytes instead of one hex line each (not in the
+    /// interactive mode, which always prints hex).
     #[arg(long)]
     binary_raw: bool,
+}
+
+/// What the user asked for next.
+#[derive(Debug)]
+enum Request {
+    /// Send this line as a text message.
+    Line(String),
+    /// Start the closing handshake (end of stdin, Ctrl-D, Ctrl-C).
+    End,
+}
+
+/// Where [`Request`]s come from.
+enum Input {
+    /// Lines of a non-interactive stdin.
+    Stdin(Lines<BufReader<Stdin>>),
+    /// The line editor of the interactive mode.
+    #[cfg(unix)]
+    Terminal(terminal::Input),
+}
+
+/// Where messages received and notices go.
+enum Output {
+    /// Messages on stdout as they are, notices on stderr.
+    Plain,
+    /// Printed above the prompt of the interactive mode.
+    #[cfg(unix)]
+    Terminal(terminal::Output),
 }
 
 /// Runs the client on a current-thread runtime and exits with its status.
@@ -98,13 +134,20 @@ async fn run(args: ConnectArgs) -> i32 {
             return 2;
         }
     };
-    match relay(&mut ws, &args).await {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            1
-        }
+    #[cfg(unix)]
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return terminal::session(ws, &args).await;
     }
+    let mut input = Input::Stdin(BufReader::new(tokio::io::stdin()).lines());
+    exit_status(relay(&mut ws, &args, &mut input, &mut Output::Plain).await)
+}
+
+/// The exit status for the end of a [`relay`], reporting its error on stderr.
+fn exit_status(relayed: anyhow::Result<i32>) -> i32 {
+    relayed.unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        1
+    })
 }
 
 /// The client for the command-line options.
@@ -134,21 +177,22 @@ fn client(args: &ConnectArgs) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-/// Sends stdin lines, prints messages, runs the heartbeat; returns the exit status.
+/// Sends input lines, prints messages, runs the heartbeat; returns the exit status.
 async fn relay(
     ws: &mut wskit::WebSocket<wskit::MaybeTlsStream>,
     args: &ConnectArgs,
+    input: &mut Input,
+    output: &mut Output,
 ) -> anyhow::Result<i32> {
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     let mut heartbeat = args.ping_interval.map(Heartbeat::new);
     // Set once a close frame went out or came in: the status to exit with.
     let mut exit_code: Option<i32> = None;
     loop {
         tokio::select! {
-            line = lines.next_line(), if stdin_open => match line.context("reading stdin")? {
-                Some(line) => ws.send(Message::text(line)).await.context("sending")?,
-                None => {
+            request = input.next(), if stdin_open => match request? {
+                Request::Line(line) => ws.send(Message::text(line)).await.context("sending")?,
+                Request::End => {
                     // End of input: start the closing handshake, keep printing what still
                     // arrives until the server's close.
                     stdin_open = false;
@@ -162,13 +206,13 @@ async fn relay(
             msg = ws.recv() => match msg {
                 None => return Ok(exit_code.unwrap_or(1)),
                 Some(Ok(msg)) => {
-                    if let Some(code) = handle(msg, heartbeat.as_mut(), args.binary_raw, exit_code)? {
+                    if let Some(code) = handle(msg, heartbeat.as_mut(), output, args, exit_code)? {
                         exit_code = Some(code);
                         stdin_open = false;
                     }
                 }
                 Some(Err(wskit::Error::AbnormalClose)) => {
-                    eprintln!("closed: 1006 (the connection dropped without a close frame)");
+                    output.notice("closed: 1006 (the connection dropped without a close frame)")?;
                     return Ok(1);
                 }
                 Some(Err(err)) => return Err(err).context("receiving"),
@@ -178,7 +222,8 @@ async fn relay(
                 Beat::Ping(payload) => ws.ping(payload).await.context("sending a ping")?,
                 Beat::Missed => {
                     let timeout = args.ping_interval.unwrap_or_default();
-                    eprintln!("error: no pong within {}s; closing", timeout.as_secs_f64());
+                    let secs = timeout.as_secs_f64();
+                    output.notice(&format!("error: no pong within {secs}s; closing"))?;
                     let _ = ws.close(CloseCode::GOING_AWAY, "no pong").await;
                     return Ok(1);
                 }
@@ -191,14 +236,13 @@ async fn relay(
 fn handle(
     msg: Message,
     heartbeat: Option<&mut Heartbeat>,
-    binary_raw: bool,
+    output: &mut Output,
+    args: &ConnectArgs,
     exit_code: Option<i32>,
 ) -> anyhow::Result<Option<i32>> {
-    let mut stdout = std::io::stdout().lock();
     match msg {
-        Message::Text(text) => writeln!(stdout, "{text}")?,
-        Message::Binary(data) if binary_raw => stdout.write_all(&data)?,
-        Message::Binary(data) => writeln!(stdout, "{}", hex(&data))?,
+        Message::Text(text) => output.text(&text)?,
+        Message::Binary(data) => output.binary(&data, args.binary_raw)?,
         Message::Ping(_) => {}
         Message::Pong(data) => {
             if let Some(heartbeat) = heartbeat {
@@ -212,12 +256,11 @@ fn handle(
             }
             let code = frame.as_ref().map_or(CloseCode::NO_STATUS, |f| f.code);
             let reason = frame.as_ref().map_or("", |f| f.reason.as_str());
-            eprintln!("closed: {code} {reason}");
+            output.notice(&format!("closed: {code} {reason}"))?;
             let ok = code == CloseCode::NORMAL || code == CloseCode::GOING_AWAY;
             return Ok(Some(if ok { 0 } else { 1 }));
         }
     }
-    stdout.flush()?;
     Ok(None)
 }
 
@@ -319,6 +362,68 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+// ===== impl Input =====
+
+impl Input {
+    /// The next request; [`Request::End`] at the end of input.
+    async fn next(&mut self) -> anyhow::Result<Request> {
+        match self {
+            Self::Stdin(lines) => Ok(match lines.next_line().await.context("reading stdin")? {
+                Some(line) => Request::Line(line),
+                None => Request::End,
+            }),
+            #[cfg(unix)]
+            Self::Terminal(input) => Ok(input.next().await),
+        }
+    }
+}
+
+// ===== impl Output =====
+
+impl Output {
+    /// Prints a text message.
+    fn text(&mut self, text: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Plain => {
+                let mut stdout = std::io::stdout().lock();
+                writeln!(stdout, "{text}")?;
+                stdout.flush()?;
+            }
+            #[cfg(unix)]
+            Self::Terminal(out) => out.print(format!("< {text}"))?,
+        }
+        Ok(())
+    }
+
+    /// Prints a binary message: one line of hex, or the raw bytes with `raw` (plain only).
+    fn binary(&mut self, data: &[u8], raw: bool) -> anyhow::Result<()> {
+        match self {
+            Self::Plain => {
+                let mut stdout = std::io::stdout().lock();
+                if raw {
+                    stdout.write_all(data)?;
+                } else {
+                    writeln!(stdout, "{}", hex(data))?;
+                }
+                stdout.flush()?;
+            }
+            #[cfg(unix)]
+            Self::Terminal(out) => out.print(format!("< {}", hex(data)))?,
+        }
+        Ok(())
+    }
+
+    /// Prints a notice about the connection (closed, errors): on stderr, or above the prompt.
+    fn notice(&mut self, notice: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Plain => eprintln!("{notice}"),
+            #[cfg(unix)]
+            Self::Terminal(out) => out.print(notice.to_owned())?,
+        }
+        Ok(())
     }
 }
 
