@@ -211,6 +211,7 @@ impl Service for Chat {
 fn display_name(conn: &Connection) -> String {
     match conn.get::<Nick>() {
         Some(Nick(name)) => name,
+        // Ids are 32 ASCII hex digits, so the slice is in bounds and on a character boundary.
         None => format!("guest-{}", &conn.id().as_str()[..6]),
     }
 }
