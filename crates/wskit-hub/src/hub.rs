@@ -362,6 +362,17 @@ impl Hub {
         write(&self.inner.registry).store(name, conn.id())
     }
 
+    /// Stores `conn` under `name` unless another open connection holds it already; returns
+    /// whether `conn` holds the name now. Check and store happen under one lock, so two
+    /// connections racing for a name cannot both get it.
+    pub fn try_store(&self, name: &str, conn: &Connection) -> bool {
+        let mut registry = write(&self.inner.registry);
+        match registry.names.get(name) {
+            Some(holder) if holder != conn.id() => false,
+            _ => registry.store(name, conn.id()),
+        }
+    }
+
     /// The connection stored under `name`.
     #[must_use]
     pub fn named(&self, name: &str) -> Option<Connection> {
@@ -709,8 +720,9 @@ impl Hub {
 
     /// Cleans up after a connection: registry, counters, events, then `on_close`.
     async fn finish(&self, conn: &Connection, service: &Arc<dyn DynService>, outcome: Outcome) {
-        conn.set_state(ReadyState::Closed);
+        // Out of the registry first: whoever sees `Closed` sees no name or group left.
         write(&self.inner.registry).remove(conn.id());
+        conn.set_state(ReadyState::Closed);
         self.inner.metrics.closed(outcome.code);
         if self.inner.shutdown.is_cancelled() {
             let counter = if outcome.clean {

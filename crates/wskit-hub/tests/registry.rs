@@ -100,6 +100,15 @@ async fn stored_names_push_replace_and_remove() {
     hub.send_to("alice", Message::text("by name")).unwrap();
     assert_eq!(text(&mut second).await, "by name");
 
+    // try_store does not take a name held by another open connection.
+    assert!(!hub.try_store("alice", &conn(&hub, &ids[0])));
+    assert!(
+        hub.try_store("alice", &conn(&hub, &ids[1])),
+        "the holder keeps it"
+    );
+    assert!(hub.try_store("carol", &conn(&hub, &ids[0])));
+    assert_eq!(hub.named("carol").unwrap().id().as_str(), ids[0]);
+
     assert!(hub.remove_name("alice"));
     assert!(!hub.remove_name("alice"));
     assert_eq!(
@@ -110,7 +119,7 @@ async fn stored_names_push_replace_and_remove() {
         hub.send_to("nobody", Message::text("x")),
         Err(SendError::NotFound)
     );
-    assert!(hub.names().is_empty());
+    assert_eq!(hub.names().len(), 1);
 }
 
 #[tokio::test]
