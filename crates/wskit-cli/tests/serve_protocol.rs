@@ -293,8 +293,7 @@ async fn allowed_origins_are_enforced_on_the_upgrade() {
             .connect(),
     )
     .await
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert_eq!(refused.http_status(), Some(403));
     let (ws, _) = within(
         wskit::Client::new(server.url("/ws"))

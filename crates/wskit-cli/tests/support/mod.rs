@@ -102,12 +102,22 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit; returns the status and the rest of stdout.
-    pub fn terminate(mut self) -> (ExitStatus, String) {
+    pub fn terminate(self) -> (ExitStatus, String) {
+        self.signal("TERM");
+        self.wait()
+    }
+
+    /// Sends a signal (`TERM`, `INT`).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success());
+    }
+
+    /// Waits for the exit; returns the status and the rest of stdout.
+    pub fn wait(mut self) -> (ExitStatus, String) {
         let mut rest = String::new();
         self.stdout.read_to_string(&mut rest).expect("read stdout");
         let deadline = Instant::now() + LIMIT;
@@ -116,7 +126,8 @@ impl Server {
                 return (status, rest);
             }
             assert!(Instant::now() < deadline, "wskit serve did not exit");
-            std::thread::sleep(Duration::from_millis(10));
+            // stdout has closed: the process is exiting; this only waits for the reaper.
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }
