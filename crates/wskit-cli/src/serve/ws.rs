@@ -1,4 +1,4 @@
-//! The WebSocket services: `/ws` runs the JSON protocol of [`protocol`](super::protocol) on
+//! The WebSocket services: `/ws` runs the JSON protocol of the [`protocol`] module on
 //! the hub's registry; `/echo` echoes.
 
 use std::sync::Mutex;
