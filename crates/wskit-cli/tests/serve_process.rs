@@ -184,6 +184,21 @@ async fn health_is_503_while_draining_and_a_silent_client_is_dropped_after_the_d
 }
 
 #[tokio::test]
+async fn a_client_that_sends_no_request_head_is_dropped_after_the_handshake_timeout() {
+    let server = Server::start(&["--handshake-timeout", "200ms"]);
+    let mut idle = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The server gives up on the unfinished head: the stream ends (perhaps after a 408).
+    let mut rest = Vec::new();
+    within(idle.read_to_end(&mut rest)).await.unwrap();
+    // And so does a connection that never sends a byte.
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    within(silent.read_to_end(&mut rest)).await.unwrap();
+}
+
+#[tokio::test]
 async fn tls_serves_wss() {
     let dir = temp_dir("tls");
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
