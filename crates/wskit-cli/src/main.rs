@@ -1,4 +1,5 @@
-//! The `wskit` command: a WebSocket echo server today; `serve`, `connect` and `bench` follow.
+//! The `wskit` command: the messaging server (`serve`), an echo server, a client and a load
+//! generator.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 mod bench;
 mod connect;
 mod echo;
+mod serve;
 
 /// wskit: a fast, conformant WebSocket toolkit.
 #[derive(Debug, Parser)]
@@ -20,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the real-time messaging server: chat page, JSON protocol on /ws, HTTP API, metrics.
+    Serve(serve::ServeArgs),
     /// Run a WebSocket echo server: every text and binary message comes back, on any path.
     Echo(EchoArgs),
     /// Connect to a WebSocket server: stdin lines go out as text, messages received are printed.
@@ -60,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => serve::main(&args),
         Command::Echo(args) => runtime(args.threads)?.block_on(echo::run(args)),
         Command::Bench(args) => bench::run(args),
         Command::Connect(args) => connect::main(args),

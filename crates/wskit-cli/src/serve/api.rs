@@ -1,0 +1,397 @@
+//! The HTTP side: the API for backends under `/api` (bearer key), the open read-only
+//! `/api/stats`, `/metrics` and `/healthz`.
+//!
+//! Every answer of the API is JSON; errors are `{"code": C, "message": M}` with the status
+//! that fits (400 bad body, 401 key, 404 unknown target).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use serde_json::{Value, json};
+use wskit::{CloseCode, Message};
+use wskit_hub::{Delivery, Hub, SendError};
+
+use super::protocol::Outgoing;
+use super::ws::WS_PATH;
+
+/// What the HTTP handlers share.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) hub: Hub,
+    /// `None`: the API is open (only allowed on loopback).
+    pub(crate) api_key: Option<Arc<str>>,
+    pub(crate) metrics: PrometheusHandle,
+    pub(crate) started: Instant,
+}
+
+/// The routes of the API, stats, metrics and health.
+pub(crate) fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/api/broadcast", post(broadcast))
+        .route("/api/groups", get(groups))
+        .route("/api/groups/{group}", delete(delete_group))
+        .route("/api/groups/{group}/messages", post(group_message))
+        .route("/api/connections", get(connections))
+        .route("/api/connections/{id}", delete(close_connection))
+        .route("/api/connections/{id}/messages", post(connection_message))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    Router::new()
+        .merge(protected)
+        .route("/api/stats", get(stats))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+/// An error answer of the API.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_body(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_body", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = json(
+            self.status,
+            &json!({"code": self.code, "message": self.message}),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Lets a request through when it carries the key, or when there is no key.
+async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(key) = &state.api_key {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match given {
+            None => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "missing API key: send Authorization: Bearer KEY",
+                )
+                .into_response();
+            }
+            Some(given) if !same(given.trim().as_bytes(), key.as_bytes()) => {
+                return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong API key")
+                    .into_response();
+            }
+            Some(_) => {}
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The `message` a client gets from the API.
+fn delivery_text(group: Option<&str>, data: Value) -> Message {
+    Message::text(
+        Outgoing::Message {
+            group: group.map(str::to_owned),
+            from: None,
+            data,
+        }
+        .to_json(),
+    )
+}
+
+/// Reads `{"data": ANY}`.
+fn data(body: &Bytes) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|err| ApiError::bad_body(format!("expected {{\"data\": ...}}: {err}")))?;
+    match value {
+        Value::Object(mut fields) => fields
+            .remove("data")
+            .ok_or_else(|| ApiError::bad_body("missing field \"data\"")),
+        _ => Err(ApiError::bad_body("expected a JSON object {\"data\": ...}")),
+    }
+}
+
+fn delivered(delivery: Delivery) -> Response {
+    json(
+        StatusCode::OK,
+        &json!({"delivered": delivery.delivered, "dropped": delivery.dropped}),
+    )
+}
+
+/// `POST /api/broadcast`: to every connection of `/ws`.
+async fn broadcast(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let data = data(&body)?;
+    Ok(delivered(
+        state.hub.broadcast(WS_PATH, delivery_text(None, data)),
+    ))
+}
+
+/// `POST /api/groups/{group}/messages`.
+async fn group_message(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let data = data(&body)?;
+    if state.hub.members(&group).is_empty() {
+        return Err(no_group(&group));
+    }
+    Ok(delivered(
+        state
+            .hub
+            .send_to_group(&group, delivery_text(Some(&group), data)),
+    ))
+}
+
+/// `DELETE /api/groups/{group}`: the members stay connected.
+async fn delete_group(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+) -> Result<Response, ApiError> {
+    match state.hub.remove_group(&group) {
+        Some(members) => Ok(json(
+            StatusCode::OK,
+            &json!({"group": group, "removed": members}),
+        )),
+        None => Err(no_group(&group)),
+    }
+}
+
+fn no_group(group: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no group {group:?} (a group exists while it has members)"
+    ))
+}
+
+/// `POST /api/connections/{id_or_name}/messages`.
+async fn connection_message(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let data = data(&body)?;
+    match state.hub.send_to(&target, delivery_text(None, data)) {
+        Ok(()) => Ok(json(StatusCode::OK, &json!({"delivered": 1, "dropped": 0}))),
+        Err(SendError::Full) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_full",
+            format!("{target:?} reads too slowly: the message was dropped"),
+        )),
+        Err(_) => Err(no_connection(&target)),
+    }
+}
+
+/// `DELETE /api/connections/{id}`, with an optional body `{"code": C, "reason": R}`.
+async fn close_connection(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (code, reason) = close_body(&body)?;
+    let conn = state
+        .hub
+        .connection(&target)
+        .ok_or_else(|| no_connection(&target))?;
+    conn.close(CloseCode::from(code), &reason);
+    Ok(json(
+        StatusCode::OK,
+        &json!({"closing": conn.id().as_str(), "code": code, "reason": reason}),
+    ))
+}
+
+fn close_body(body: &Bytes) -> Result<(u16, String), ApiError> {
+    const DEFAULT_REASON: &str = "closed by the server";
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok((1000, DEFAULT_REASON.to_owned()));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|err| {
+        ApiError::bad_body(format!("expected {{\"code\": C, \"reason\": R}}: {err}"))
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::bad_body(
+            "expected a JSON object {\"code\": C, \"reason\": R}",
+        ));
+    };
+    let code = match fields.get("code") {
+        None => 1000,
+        Some(code) => code
+            .as_u64()
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| *c == 1000 || (3000..=4999).contains(c))
+            .ok_or_else(|| ApiError::bad_body("\"code\" must be 1000 or 3000-4999"))?,
+    };
+    let reason = match fields.get("reason") {
+        None => DEFAULT_REASON.to_owned(),
+        Some(Value::String(reason)) if reason.len() <= 123 => reason.clone(),
+        Some(_) => {
+            return Err(ApiError::bad_body(
+                "\"reason\" must be a string of at most 123 bytes",
+            ));
+        }
+    };
+    Ok((code, reason))
+}
+
+fn no_connection(target: &str) -> ApiError {
+    ApiError::not_found(format!("no connection with id or name {target:?}"))
+}
+
+/// `GET /api/groups`: names and sizes.
+async fn groups(State(state): State<AppState>) -> Response {
+    let groups: Vec<Value> = state
+        .hub
+        .groups()
+        .into_iter()
+        .map(|(name, size)| json!({"name": name, "size": size}))
+        .collect();
+    json(StatusCode::OK, &json!({ "groups": groups }))
+}
+
+/// `GET /api/connections`: ids, paths, names and groups.
+async fn connections(State(state): State<AppState>) -> Response {
+    let mut connections: Vec<_> = state
+        .hub
+        .connections(None)
+        .into_iter()
+        .map(|conn| {
+            let (mut groups, names) = state.hub.memberships(&conn);
+            groups.sort();
+            (conn.id().to_string(), conn.path().to_owned(), names, groups)
+        })
+        .collect();
+    connections.sort();
+    let connections: Vec<Value> = connections
+        .into_iter()
+        .map(|(id, path, names, groups)| {
+            json!({"id": id, "path": path, "name": names.first(), "groups": groups})
+        })
+        .collect();
+    json(StatusCode::OK, &json!({ "connections": connections }))
+}
+
+/// `GET /api/stats`: open without a key; only totals, nothing about any one client.
+async fn stats(State(state): State<AppState>) -> Response {
+    let stats = state.hub.stats();
+    json(
+        StatusCode::OK,
+        &json!({
+            "connections": stats.connections_open,
+            "groups": state.hub.groups().len(),
+            "connections_accepted": stats.connections_accepted,
+            "messages_received": stats.messages_received,
+            "messages_sent": stats.messages_sent,
+            "bytes_received": stats.bytes_received,
+            "bytes_sent": stats.bytes_sent,
+            "dropped": stats.dropped,
+            "uptime_seconds": state.started.elapsed().as_secs(),
+        }),
+    )
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// `GET /healthz`: 200 `ok`, 503 once shutdown has begun.
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.hub.is_shutting_down() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies() {
+        assert_eq!(
+            data(&Bytes::from_static(br#"{"data":[1]}"#)).unwrap(),
+            json!([1])
+        );
+        assert_eq!(
+            data(&Bytes::from_static(br#"{"data":null}"#)).unwrap(),
+            Value::Null
+        );
+        assert!(data(&Bytes::from_static(b"{}")).is_err());
+        assert!(data(&Bytes::from_static(b"")).is_err());
+        assert!(data(&Bytes::from_static(b"[1]")).is_err());
+        assert_eq!(
+            close_body(&Bytes::new()).unwrap(),
+            (1000, "closed by the server".to_owned())
+        );
+        assert_eq!(
+            close_body(&Bytes::from_static(br#"{"code":4000,"reason":"bye"}"#)).unwrap(),
+            (4000, "bye".to_owned())
+        );
+        assert!(close_body(&Bytes::from_static(br#"{"code":1006}"#)).is_err());
+        assert!(close_body(&Bytes::from_static(br#"{"reason":7}"#)).is_err());
+    }
+
+    #[test]
+    fn key_comparison() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+    }
+}

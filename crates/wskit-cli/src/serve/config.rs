@@ -1,0 +1,602 @@
+//! The settings of `wskit serve`: flags, `WSKIT_*` environment variables, a TOML file and
+//! defaults, in that order of precedence (a flag beats its variable, which beats the file,
+//! which beats the default).
+//!
+//! Flags and variables are read by clap (each flag's `env`); the file is read here, key by
+//! key, so that a bad value is reported with the file and the field it is in:
+//! `config file x.toml: field heartbeat_interval: invalid duration "abc"`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::Args;
+
+/// Options of `wskit serve`.
+#[derive(Debug, Default, Args)]
+#[command(after_long_help = AFTER_HELP)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file. Its keys are the long flags with `_` for `-` (listen, api_key,
+    /// heartbeat_interval, ...); flags and WSKIT_* variables override it. Default: none.
+    #[arg(long, env = "WSKIT_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Address to listen on; port 0 picks a free port (the start-up line prints the address
+    /// bound). Default: 127.0.0.1:8080.
+    #[arg(long, env = "WSKIT_LISTEN", value_name = "ADDR", value_parser = parse_addr)]
+    listen: Option<SocketAddr>,
+
+    /// PEM certificate chain: serve https:// and wss:// (needs --tls-key). Default: none
+    /// (plain http:// and ws://).
+    #[arg(long, env = "WSKIT_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert. Default: none.
+    #[arg(long, env = "WSKIT_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+
+    /// Key that backends present to the HTTP API as `Authorization: Bearer KEY`. Required to
+    /// listen on an address other than loopback. Default: none, and then the API is open to
+    /// local processes only (loopback).
+    #[arg(
+        long,
+        env = "WSKIT_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    api_key: Option<String>,
+
+    /// Origins allowed to open /ws and /echo, comma-separated (`https://app.example.com`);
+    /// `*` allows any. Other origins get 403. Default: any origin.
+    #[arg(
+        long,
+        env = "WSKIT_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Option<Vec<String>>,
+
+    /// Largest WebSocket message accepted (bytes, or with a unit: 64KiB, 1MiB); a larger one
+    /// closes the connection with 1009. Default: 64KiB.
+    #[arg(long, env = "WSKIT_MAX_MESSAGE_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    max_message_size: Option<usize>,
+
+    /// Bytes that may wait in one connection's outgoing queue before --backpressure applies.
+    /// Default: 1MiB.
+    #[arg(long, env = "WSKIT_MAX_QUEUED_BYTES", value_name = "SIZE", value_parser = parse_size)]
+    max_queued_bytes: Option<usize>,
+
+    /// What happens to a client that reads too slowly for its queue: `close` it (code 1008),
+    /// `drop` the messages it cannot take, or `wait` (only its own replies wait; fan-outs
+    /// drop). Default: close.
+    #[arg(long, env = "WSKIT_BACKPRESSURE", value_name = "POLICY", value_parser = parse_policy)]
+    backpressure: Option<Policy>,
+
+    /// Ping each client this often (30s, 1m; `off` disables heartbeats). Default: 30s.
+    #[arg(long, env = "WSKIT_HEARTBEAT_INTERVAL", value_name = "DURATION", value_parser = parse_toggle)]
+    heartbeat_interval: Option<Toggle>,
+
+    /// Drop a client whose pong has not come this long after a heartbeat ping. Default: 10s.
+    #[arg(long, env = "WSKIT_HEARTBEAT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    heartbeat_timeout: Option<Duration>,
+
+    /// Close a connection (1000) that sent nothing, not even a pong, for this long; `off`
+    /// disables it. Default: off.
+    #[arg(long, env = "WSKIT_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_toggle)]
+    idle_timeout: Option<Toggle>,
+
+    /// Time a client has for the TLS handshake and for sending its request head (upgrade or
+    /// HTTP). Default: 10s.
+    #[arg(long, env = "WSKIT_HANDSHAKE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    handshake_timeout: Option<Duration>,
+
+    /// On SIGINT or SIGTERM, time clients have to answer the 1001 close before they are
+    /// dropped. Default: 10s.
+    #[arg(long, env = "WSKIT_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    drain_timeout: Option<Duration>,
+
+    /// Print the effective configuration as TOML (the API key hidden) and exit.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+}
+
+const AFTER_HELP: &str = "\
+Precedence: flags, then WSKIT_* environment variables, then the --config file, then defaults.
+
+Endpoints: / (chat page), /ws (JSON messaging, docs/protocol.md), /echo, /api/* (HTTP API for \
+backends, bearer key), /api/stats (open, read-only), /metrics (Prometheus), /healthz.
+
+Example config file:
+    listen = \"0.0.0.0:8080\"
+    api_key = \"change-me\"
+    allowed_origins = [\"https://chat.example.com\"]
+    heartbeat_interval = \"25s\"
+    max_message_size = \"128KiB\"";
+
+/// What happens to a client that reads too slowly (see `--backpressure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Policy {
+    /// Close it with 1008.
+    Close,
+    /// Drop what does not fit.
+    Drop,
+    /// Replies to the client itself wait; fan-outs drop.
+    Wait,
+}
+
+/// A duration that may be switched off (`off` or `0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Toggle(Option<Duration>);
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub(crate) listen: SocketAddr,
+    /// Certificate chain and key files.
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) api_key: Option<String>,
+    /// Empty: any origin.
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) backpressure: Policy,
+    pub(crate) heartbeat_interval: Option<Duration>,
+    pub(crate) heartbeat_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
+}
+
+// ===== impl Config =====
+
+impl Config {
+    /// Merges the flags and variables (`args`) over the file they name over the defaults.
+    pub(crate) fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => Layer::default(),
+        };
+        Self::merge(args.layer(), file)
+    }
+
+    fn merge(first: Layer, second: Layer) -> anyhow::Result<Self> {
+        let layer = first.or(second);
+        let defaults = Self::default();
+        let tls = match (layer.tls_cert, layer.tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => bail!("tls_cert is set but tls_key is not: give both (--tls-key)"),
+            (None, Some(_)) => bail!("tls_key is set but tls_cert is not: give both (--tls-cert)"),
+        };
+        if layer.api_key.as_deref() == Some("") {
+            bail!("api_key is empty: give a key, or leave it unset");
+        }
+        let allowed_origins = layer
+            .allowed_origins
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        Ok(Self {
+            listen: layer.listen.unwrap_or(defaults.listen),
+            tls,
+            api_key: layer.api_key,
+            allowed_origins,
+            max_message_size: layer.max_message_size.unwrap_or(defaults.max_message_size),
+            max_queued_bytes: layer.max_queued_bytes.unwrap_or(defaults.max_queued_bytes),
+            backpressure: layer.backpressure.unwrap_or(defaults.backpressure),
+            heartbeat_interval: layer
+                .heartbeat_interval
+                .map_or(defaults.heartbeat_interval, |t| t.0),
+            heartbeat_timeout: layer
+                .heartbeat_timeout
+                .unwrap_or(defaults.heartbeat_timeout),
+            idle_timeout: layer.idle_timeout.map_or(defaults.idle_timeout, |t| t.0),
+            handshake_timeout: layer
+                .handshake_timeout
+                .unwrap_or(defaults.handshake_timeout),
+            drain_timeout: layer.drain_timeout.unwrap_or(defaults.drain_timeout),
+        })
+    }
+
+    /// Refuses a non-loopback listen address without an API key: the HTTP API would let
+    /// anyone on the network publish and disconnect clients.
+    pub(crate) fn check_exposure(&self) -> anyhow::Result<()> {
+        if self.api_key.is_none() && !self.listen.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {} without an API key: the HTTP API (/api) would be open \
+                 to the network. Set one with --api-key KEY (or WSKIT_API_KEY, or api_key in \
+                 the config file), or listen on a loopback address such as 127.0.0.1:{}",
+                self.listen,
+                self.listen.port()
+            );
+        }
+        Ok(())
+    }
+
+    /// The configuration as a TOML file would give it, with the API key hidden.
+    pub(crate) fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let toggle = |d: Option<Duration>| d.map_or_else(|| "off".to_owned(), fmt_duration);
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "listen = \"{}\"", self.listen);
+        if let Some((cert, key)) = &self.tls {
+            let _ = writeln!(out, "tls_cert = {:?}", cert.display().to_string());
+            let _ = writeln!(out, "tls_key = {:?}", key.display().to_string());
+        }
+        if self.api_key.is_some() {
+            let _ = writeln!(out, "api_key = \"(hidden)\"");
+        }
+        let _ = writeln!(out, "allowed_origins = {:?}", self.allowed_origins);
+        let _ = writeln!(out, "max_message_size = {}", self.max_message_size);
+        let _ = writeln!(out, "max_queued_bytes = {}", self.max_queued_bytes);
+        let _ = writeln!(out, "backpressure = \"{}\"", self.backpressure.name());
+        let _ = writeln!(
+            out,
+            "heartbeat_interval = \"{}\"",
+            toggle(self.heartbeat_interval)
+        );
+        let timeout = fmt_duration(self.heartbeat_timeout);
+        let _ = writeln!(out, "heartbeat_timeout = \"{timeout}\"");
+        let _ = writeln!(out, "idle_timeout = \"{}\"", toggle(self.idle_timeout));
+        let handshake = fmt_duration(self.handshake_timeout);
+        let _ = writeln!(out, "handshake_timeout = \"{handshake}\"");
+        let _ = writeln!(
+            out,
+            "drain_timeout = \"{}\"",
+            fmt_duration(self.drain_timeout)
+        );
+        out
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: None,
+            api_key: None,
+            allowed_origins: Vec::new(),
+            max_message_size: 64 * 1024,
+            max_queued_bytes: 1024 * 1024,
+            backpressure: Policy::Close,
+            heartbeat_interval: Some(Duration::from_secs(30)),
+            heartbeat_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+            handshake_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+// ===== impl Policy =====
+
+impl Policy {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Close => "close",
+            Self::Drop => "drop",
+            Self::Wait => "wait",
+        }
+    }
+}
+
+/// One source of settings, each unset or set.
+#[derive(Debug, Default)]
+struct Layer {
+    listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    api_key: Option<String>,
+    allowed_origins: Option<Vec<String>>,
+    max_message_size: Option<usize>,
+    max_queued_bytes: Option<usize>,
+    backpressure: Option<Policy>,
+    heartbeat_interval: Option<Toggle>,
+    heartbeat_timeout: Option<Duration>,
+    idle_timeout: Option<Toggle>,
+    handshake_timeout: Option<Duration>,
+    drain_timeout: Option<Duration>,
+}
+
+impl Layer {
+    /// Each setting of `self`, or else of `other`.
+    fn or(self, other: Self) -> Self {
+        Self {
+            listen: self.listen.or(other.listen),
+            tls_cert: self.tls_cert.or(other.tls_cert),
+            tls_key: self.tls_key.or(other.tls_key),
+            api_key: self.api_key.or(other.api_key),
+            allowed_origins: self.allowed_origins.or(other.allowed_origins),
+            max_message_size: self.max_message_size.or(other.max_message_size),
+            max_queued_bytes: self.max_queued_bytes.or(other.max_queued_bytes),
+            backpressure: self.backpressure.or(other.backpressure),
+            heartbeat_interval: self.heartbeat_interval.or(other.heartbeat_interval),
+            heartbeat_timeout: self.heartbeat_timeout.or(other.heartbeat_timeout),
+            idle_timeout: self.idle_timeout.or(other.idle_timeout),
+            handshake_timeout: self.handshake_timeout.or(other.handshake_timeout),
+            drain_timeout: self.drain_timeout.or(other.drain_timeout),
+        }
+    }
+}
+
+impl ServeArgs {
+    fn layer(&self) -> Layer {
+        Layer {
+            listen: self.listen,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            api_key: self.api_key.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            max_message_size: self.max_message_size,
+            max_queued_bytes: self.max_queued_bytes,
+            backpressure: self.backpressure,
+            heartbeat_interval: self.heartbeat_interval,
+            heartbeat_timeout: self.heartbeat_timeout,
+            idle_timeout: self.idle_timeout,
+            handshake_timeout: self.handshake_timeout,
+            drain_timeout: self.drain_timeout,
+        }
+    }
+}
+
+/// The keys a configuration file may hold.
+const FIELDS: &[&str] = &[
+    "listen",
+    "tls_cert",
+    "tls_key",
+    "api_key",
+    "allowed_origins",
+    "max_message_size",
+    "max_queued_bytes",
+    "backpressure",
+    "heartbeat_interval",
+    "heartbeat_timeout",
+    "idle_timeout",
+    "handshake_timeout",
+    "drain_timeout",
+];
+
+/// Reads a configuration file; every error names the file, and the field when there is one.
+fn read_file(path: &Path) -> anyhow::Result<Layer> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).with_context(|| format!("config file {shown}"))?;
+    let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
+        anyhow!("config file {shown}: {}", err.to_string().trim_end())
+    })?;
+    let mut layer = Layer::default();
+    for (key, value) in &table {
+        let at = |err: String| anyhow!("config file {shown}: field {key}: {err}");
+        let text = || string(value).map_err(at);
+        match key.as_str() {
+            "listen" => layer.listen = Some(parse_addr(text()?).map_err(at)?),
+            "tls_cert" => layer.tls_cert = Some(text()?.into()),
+            "tls_key" => layer.tls_key = Some(text()?.into()),
+            "api_key" => layer.api_key = Some(text()?.to_owned()),
+            "allowed_origins" => layer.allowed_origins = Some(origins(value).map_err(at)?),
+            "max_message_size" => layer.max_message_size = Some(size(value).map_err(at)?),
+            "max_queued_bytes" => layer.max_queued_bytes = Some(size(value).map_err(at)?),
+            "backpressure" => layer.backpressure = Some(parse_policy(text()?).map_err(at)?),
+            "heartbeat_interval" => {
+                layer.heartbeat_interval = Some(parse_toggle(text()?).map_err(at)?);
+            }
+            "heartbeat_timeout" => {
+                layer.heartbeat_timeout = Some(parse_duration(text()?).map_err(at)?);
+            }
+            "idle_timeout" => layer.idle_timeout = Some(parse_toggle(text()?).map_err(at)?),
+            "handshake_timeout" => {
+                layer.handshake_timeout = Some(parse_duration(text()?).map_err(at)?);
+            }
+            "drain_timeout" => layer.drain_timeout = Some(parse_duration(text()?).map_err(at)?),
+            other => bail!(
+                "config file {shown}: unknown field {other:?} (known fields: {})",
+                FIELDS.join(", ")
+            ),
+        }
+    }
+    Ok(layer)
+}
+
+fn string(value: &toml::Value) -> Result<&str, String> {
+    value
+        .as_str()
+        .ok_or_else(|| format!("expected a string, found {}", value.type_str()))
+}
+
+fn size(value: &toml::Value) -> Result<usize, String> {
+    match value {
+        toml::Value::Integer(n) => {
+            usize::try_from(*n).map_err(|_| format!("invalid size {n}: it must be positive"))
+        }
+        toml::Value::String(s) => parse_size(s),
+        other => Err(format!(
+            "expected a size (1024 or \"64KiB\"), found {}",
+            other.type_str()
+        )),
+    }
+}
+
+fn origins(value: &toml::Value) -> Result<Vec<String>, String> {
+    match value {
+        toml::Value::String(s) => Ok(s.split(',').map(str::to_owned).collect()),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|item| string(item).map(str::to_owned))
+            .collect(),
+        other => Err(format!(
+            "expected a list of origins, found {}",
+            other.type_str()
+        )),
+    }
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("invalid address {s:?} (expected IP:PORT, such as 127.0.0.1:8080)"))
+}
+
+/// A duration such as `30s`, `1m 30s`, `250ms`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|_| format!("invalid duration {s:?} (expected a number and a unit: 30s, 5m)"))
+}
+
+/// A duration, or `off` (also `0`).
+fn parse_toggle(s: &str) -> Result<Toggle, String> {
+    match s.trim() {
+        "off" | "0" => Ok(Toggle(None)),
+        _ => parse_duration(s).map(|d| Toggle((!d.is_zero()).then_some(d))),
+    }
+}
+
+/// Bytes, plain or with a unit: `65536`, `64KiB`, `64k`, `1MiB`, `1M`.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let invalid = || format!("invalid size {s:?} (expected bytes, or with a unit: 64KiB, 1MiB)");
+    let trimmed = s.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let n: usize = digits.parse().map_err(|_| invalid())?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(invalid()),
+    };
+    match n.checked_mul(scale) {
+        Some(0) => Err(format!("invalid size {s:?}: it must be above 0")),
+        Some(bytes) => Ok(bytes),
+        None => Err(invalid()),
+    }
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    match s.trim() {
+        "close" => Ok(Policy::Close),
+        "drop" => Ok(Policy::Drop),
+        "wait" => Ok(Policy::Wait),
+        _ => Err(format!(
+            "invalid backpressure policy {s:?} (expected close, drop or wait)"
+        )),
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> anyhow::Result<Layer> {
+        let dir = std::env::temp_dir().join(format!("wskit-config-{}", rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.toml");
+        std::fs::write(&path, text).unwrap();
+        let layer = read_file(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        layer
+    }
+
+    fn rand_suffix() -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        format!(
+            "{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    #[test]
+    fn defaults_without_anything() {
+        let config = Config::merge(Layer::default(), Layer::default()).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        config.check_exposure().unwrap();
+    }
+
+    #[test]
+    fn the_first_layer_wins_field_by_field() {
+        let flags = Layer {
+            listen: Some(parse_addr("127.0.0.1:1").unwrap()),
+            ..Layer::default()
+        };
+        let from_file = file(
+            "listen = \"127.0.0.1:2\"\nheartbeat_interval = \"off\"\nmax_message_size = \"1MiB\"\n\
+             allowed_origins = [\"https://a.example\"]\nbackpressure = \"drop\"",
+        )
+        .unwrap();
+        let config = Config::merge(flags, from_file).unwrap();
+        assert_eq!(config.listen.port(), 1);
+        assert_eq!(config.heartbeat_interval, None);
+        assert_eq!(config.max_message_size, 1 << 20);
+        assert_eq!(config.allowed_origins, ["https://a.example"]);
+        assert_eq!(config.backpressure, Policy::Drop);
+    }
+
+    #[test]
+    fn file_errors_name_the_file_and_the_field() {
+        let err = file("heartbeat_interval = \"abc\"")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("config file ")
+                && err.contains("x.toml: field heartbeat_interval: invalid duration \"abc\""),
+            "{err}"
+        );
+        let err = file("max_message_size = -3").err().unwrap().to_string();
+        assert!(
+            err.contains("field max_message_size: invalid size -3"),
+            "{err}"
+        );
+        let err = file("listen = 8080").err().unwrap().to_string();
+        assert!(
+            err.contains("field listen: expected a string, found integer"),
+            "{err}"
+        );
+        let err = file("lisen = \"x\"").err().unwrap().to_string();
+        assert!(err.contains("unknown field \"lisen\""), "{err}");
+        let err = file("listen = ").err().unwrap().to_string();
+        assert!(err.starts_with("config file "), "{err}");
+    }
+
+    #[test]
+    fn sizes_durations_and_toggles() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("2m"), Ok(2 << 20));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_toggle("off"), Ok(Toggle(None)));
+        assert_eq!(parse_toggle("0s"), Ok(Toggle(None)));
+        assert_eq!(parse_toggle("5s"), Ok(Toggle(Some(Duration::from_secs(5)))));
+    }
+
+    #[test]
+    fn tls_files_go_together_and_exposure_needs_a_key() {
+        let half = Layer {
+            tls_cert: Some("c.pem".into()),
+            ..Layer::default()
+        };
+        assert!(Config::merge(half, Layer::default()).is_err());
+        let open = Layer {
+            listen: Some(parse_addr("0.0.0.0:8080").unwrap()),
+            ..Layer::default()
+        };
+        let err = Config::merge(open, Layer::default())
+            .unwrap()
+            .check_exposure()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--api-key"), "{err}");
+    }
+}

@@ -1,0 +1,315 @@
+//! `wskit serve`: the real-time messaging server.
+//!
+//! One listener (default `127.0.0.1:8080`, `https`/`wss` with `--tls-cert`) serves one axum
+//! router: the chat page on `/`, the JSON messaging protocol on `/ws` and an echo on `/echo`
+//! (both services of a [`wskit_hub::Hub`]), the HTTP API for backends under `/api`,
+//! `/metrics` and `/healthz`.
+//!
+//! # Layout
+//!
+//! - [`config`]: flags, `WSKIT_*` variables, the TOML file, defaults.
+//! - [`protocol`]: the `/ws` protocol as a pure function (parse, command, reply).
+//! - [`ws`]: the hub services that run it.
+//! - [`api`]: the HTTP API, stats, metrics and health.
+//! - [`page`]: the embedded web page.
+//!
+//! Connections are served here, one task each, with hyper's HTTP/1.1 server rather than
+//! `axum::serve`, so that the handshake timeout covers TLS and the request head, and shutdown
+//! is ours: on SIGINT or SIGTERM the hub closes every WebSocket with 1001 and drains
+//! (`/healthz` answers 503 meanwhile), then the listener closes.
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower_service::Service as _;
+use wskit_hub::{Backpressure, Hub, HubOptions, ServiceOptions};
+
+pub(crate) use config::ServeArgs;
+use config::{Config, Policy};
+
+mod api;
+mod config;
+mod page;
+mod protocol;
+mod ws;
+
+/// Runs `wskit serve` until SIGINT or SIGTERM.
+pub(crate) fn main(args: &ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(args)?;
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return Ok(());
+    }
+    config.check_exposure()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(run(config))
+}
+
+/// Serves until a signal, then shuts down gracefully and prints the report.
+async fn run(config: Config) -> anyhow::Result<()> {
+    // The recorder goes in first: the hub registers its counters with the recorder installed
+    // when it is created.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the Prometheus metrics recorder")?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let hub = Hub::with_options(HubOptions::default().handshake_timeout(config.handshake_timeout));
+    let options = service_options(&config);
+    hub.register(ws::WS_PATH, ws::Messaging::default(), options.clone())?;
+    hub.register(ws::ECHO_PATH, ws::Echo, options)?;
+    let state = api::AppState {
+        hub: hub.clone(),
+        api_key: config.api_key.as_deref().map(Arc::from),
+        metrics,
+        started: Instant::now(),
+    };
+    let app = Router::new()
+        .merge(page::router())
+        .merge(api::router(state))
+        .merge(hub.router())
+        .layer(axum::extract::DefaultBodyLimit::max(
+            config.max_message_size.max(64 * 1024),
+        ));
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    // Before the start-up line: a signal that comes right after it must find the handlers.
+    let mut signals = Signals::new()?;
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(
+            stdout,
+            "wskit serve: listening on {http}://{addr} (open it in a browser; WebSocket \
+             endpoint {ws}://{addr}/ws)"
+        )?;
+        if config.api_key.is_none() {
+            writeln!(
+                stdout,
+                "wskit serve: no API key: the HTTP API under /api is open to local processes"
+            )?;
+        }
+        stdout.flush()?;
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(accept_loop(
+        listener,
+        tls,
+        app,
+        stop_rx,
+        config.handshake_timeout,
+    ));
+    let signal = signals.recv().await;
+    tracing::info!(signal, "shutting down");
+    let report = hub.shutdown(config.drain_timeout).await;
+    let _ = stop_tx.send(true);
+    // HTTP requests in flight get a moment to finish; idle keep-alive connections close now.
+    if tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open after shutdown; leaving them");
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "wskit serve: shut down on {signal}: {} connections closed cleanly, {} dropped after \
+         the drain timeout",
+        report.clean, report.forced
+    )?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// The settings of `/ws` and `/echo`.
+fn service_options(config: &Config) -> ServiceOptions {
+    let mut options = ServiceOptions::default()
+        .config(
+            wskit::Config::default()
+                .max_message_size(config.max_message_size)
+                .max_frame_size(config.max_message_size),
+        )
+        .max_queued_bytes(config.max_queued_bytes)
+        .backpressure(match config.backpressure {
+            Policy::Close => Backpressure::Close(wskit::CloseCode::POLICY_VIOLATION),
+            Policy::Drop => Backpressure::Drop,
+            Policy::Wait => Backpressure::Wait,
+        });
+    if !config.allowed_origins.is_empty() {
+        options = options.origins(config.allowed_origins.iter().cloned());
+    }
+    if let Some(interval) = config.heartbeat_interval {
+        options = options.heartbeat(interval, config.heartbeat_timeout);
+    }
+    if let Some(timeout) = config.idle_timeout {
+        options = options.idle_timeout(timeout);
+    }
+    options
+}
+
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    let config = wskit::tls::server_config_from_pem(cert, key)?;
+    let mut config = (*config).clone();
+    // WebSocket upgrades need HTTP/1.1, the only version served here.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts connections until `stop`, then waits for the HTTP connections to finish.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    handshake_timeout: Duration,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and the like: wait a little instead of spinning.
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        connections.spawn(connection(
+            stream,
+            peer,
+            tls.clone(),
+            app.clone(),
+            stop.clone(),
+            handshake_timeout,
+        ));
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+/// Serves one TCP connection: TLS if configured, then HTTP/1.1 with upgrades.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: Router,
+    stop: watch::Receiver<bool>,
+    handshake_timeout: Duration,
+) {
+    match tls {
+        None => http(stream, peer, app, stop, handshake_timeout).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => http(stream, peer, app, stop, handshake_timeout).await,
+                Ok(Err(err)) => tracing::debug!(%peer, %err, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn http<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    handshake_timeout: Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        // What `into_make_service_with_connect_info` would add: the hub records the peer.
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let mut app = app.clone();
+        async move { Ok::<_, Infallible>(app.call(request).await.unwrap_or_else(|e| match e {})) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(handshake_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(%peer, %err, "HTTP connection ended with an error");
+    }
+}
+
+/// SIGINT and SIGTERM, registered at once.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("handling SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("handling SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The name of the first signal received.
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "SIGINT",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
