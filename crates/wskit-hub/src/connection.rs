@@ -97,7 +97,8 @@ pub(crate) enum Outgoing {
 }
 
 impl Outgoing {
-    fn cost(&self) -> usize {
+    /// What the item counts against the queue's bound: payload bytes of data messages.
+    pub(crate) fn cost(&self) -> usize {
         match self {
             Self::Message(msg) => msg.as_payload().len(),
             Self::Encoded(msg) => msg.frame().len(),
@@ -202,14 +203,20 @@ impl Connection {
     /// [`SendError::Closed`] when the connection is closing or closed, [`SendError::Full`] as
     /// above.
     pub async fn send(&self, msg: Message) -> Result<(), SendError> {
-        let mut item = Outgoing::Message(msg);
+        // The common case takes no waiter registration: only a full queue (under `Wait`) does,
+        // and it retries once registered, so room freed in between is not missed.
+        let mut item = match self.push(Outgoing::Message(msg), Overflow::Policy) {
+            Ok(()) => return Ok(()),
+            Err((SendError::Full, Some(back))) => back,
+            Err((err, _)) => return Err(err),
+        };
         loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
             match self.push(item, Overflow::Policy) {
                 Ok(()) => return Ok(()),
-                Err((SendError::Full, Some(back))) if self.shared.policy == Backpressure::Wait => {
+                Err((SendError::Full, Some(back))) => {
                     item = back;
                     room.await;
                 }

@@ -216,11 +216,7 @@ where
                     let Some(item) = queue.items.pop_front() else {
                         break;
                     };
-                    let cost = match &item {
-                        Outgoing::Message(msg) => msg.as_payload().len(),
-                        Outgoing::Encoded(msg) => msg.frame().len(),
-                        Outgoing::Ping(..) | Outgoing::Close(_) => 0,
-                    };
+                    let cost = item.cost();
                     queue.bytes -= cost;
                     freed += cost;
                     item

@@ -249,12 +249,7 @@ impl Hub {
         if !path.starts_with('/') {
             return Err(Error::InvalidPath(path.to_owned()));
         }
-        let mut server = Server::default()
-            .config(options.config.clone())
-            .protocols(options.protocols.iter().cloned());
-        for (name, value) in &options.headers {
-            server = server.header(name.clone(), value.clone());
-        }
+        let server = options.server.clone();
         let mut routes = write(&self.inner.routes);
         if routes.contains_key(path) {
             return Err(Error::PathTaken(path.to_owned()));

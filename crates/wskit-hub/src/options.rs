@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wskit::{CloseCode, Config};
+use wskit::{CloseCode, Config, Server};
 
 use crate::request::UpgradeRequest;
 
@@ -146,9 +146,8 @@ pub(crate) type AuthHook = Arc<dyn Fn(Arc<UpgradeRequest>) -> AuthFuture + Send 
 pub struct ServiceOptions {
     pub(crate) origins: Option<Vec<String>>,
     pub(crate) auth: Option<AuthHook>,
-    pub(crate) protocols: Vec<String>,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) config: Config,
+    /// Subprotocols, extra `101` headers and connection limits, as the handshake uses them.
+    pub(crate) server: Server,
     pub(crate) backpressure: Backpressure,
     pub(crate) max_queued: usize,
     pub(crate) heartbeat: Option<(Duration, Duration)>,
@@ -160,9 +159,7 @@ impl Default for ServiceOptions {
         Self {
             origins: None,
             auth: None,
-            protocols: Vec::new(),
-            headers: Vec::new(),
-            config: Config::default(),
+            server: Server::default(),
             backpressure: Backpressure::Wait,
             max_queued: 1 << 20,
             heartbeat: None,
@@ -205,14 +202,14 @@ impl ServiceOptions {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self.server = self.server.protocols(protocols);
         self
     }
 
     /// Adds a header to every `101` response of the service. Default: none.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.server = self.server.header(name, value);
         self
     }
 
@@ -220,7 +217,7 @@ impl ServiceOptions {
     /// handshake and close timeouts; permessage-deflate). Default: [`Config::default`].
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.server = self.server.config(config);
         self
     }
 
@@ -279,9 +276,7 @@ impl fmt::Debug for ServiceOptions {
         f.debug_struct("ServiceOptions")
             .field("origins", &self.origins)
             .field("auth", &self.auth.is_some())
-            .field("protocols", &self.protocols)
-            .field("headers", &self.headers)
-            .field("config", &self.config)
+            .field("server", &self.server)
             .field("backpressure", &self.backpressure)
             .field("max_queued", &self.max_queued)
             .field("heartbeat", &self.heartbeat)
