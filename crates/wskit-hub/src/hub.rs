@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -66,6 +66,27 @@ pub(crate) struct HubInner {
     drained: Notify,
     clean_closes: AtomicU64,
     forced_closes: AtomicU64,
+    /// Connections whose clean-up (counters, events, `on_close`) has not finished yet; the
+    /// drain waits on this, not on the registry, which a connection leaves first.
+    live: AtomicUsize,
+}
+
+/// Counts a connection as live from registration until its clean-up has finished (or its
+/// task was dropped), and wakes the drain when it ends.
+struct Live<'a>(&'a HubInner);
+
+impl<'a> Live<'a> {
+    fn enter(inner: &'a HubInner) -> Self {
+        inner.live.fetch_add(1, Ordering::SeqCst);
+        Self(inner)
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
+        self.0.drained.notify_waiters();
+    }
 }
 
 /// A service with its settings.
@@ -177,6 +198,7 @@ impl Hub {
                 drained: Notify::new(),
                 clean_closes: AtomicU64::new(0),
                 forced_closes: AtomicU64::new(0),
+                live: AtomicUsize::new(0),
             }),
         }
     }
@@ -692,6 +714,7 @@ impl Hub {
                 hub: Arc::downgrade(&self.inner),
             }),
         };
+        let _live = Live::enter(&self.inner);
         write(&self.inner.registry).insert(conn.clone());
         conn.set_state(ReadyState::Open);
         self.inner.metrics.opened();
@@ -738,7 +761,6 @@ impl Hub {
             tracing::warn!(id = %conn.id(), "on_close handler panicked");
         }
         conn.shared.ended.notify_waiters();
-        self.inner.drained.notify_waiters();
     }
 
     // ----- shutdown -----
@@ -781,13 +803,13 @@ impl Hub {
             let drained = self.inner.drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
-            if self.connection_count() == 0 {
+            if self.inner.live.load(Ordering::SeqCst) == 0 {
                 return true;
             }
             match deadline {
                 Some(deadline) => {
                     if tokio::time::timeout_at(deadline, drained).await.is_err() {
-                        return self.connection_count() == 0;
+                        return self.inner.live.load(Ordering::SeqCst) == 0;
                     }
                 }
                 None => drained.await,
