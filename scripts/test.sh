@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command of wskit: installs what the tests need (once), then runs
 # fmt, clippy, the unit/integration tests, a release build, the Autobahn
-# TestSuite both ways (kosoku) and the interop tests. Ends with
+# TestSuite both ways (kosoku), the interop tests (Python websockets, npm ws
+# and websocket) and the browser tests (Debian's Chromium). Ends with
 # "N passed, 0 failed" or exits non-zero at the first failing step.
 #
 # Environment:
@@ -57,7 +58,7 @@ hash_files() {
 }
 
 # ---------------------------------------------------------------------------
-step "setup: Python venv ($VENV) and npm peers"
+step "setup: Python venv ($VENV), npm peers, Chromium"
 if [ -x "$PY" ] && ! "$PY" -c 'import sys' >/dev/null 2>&1; then
     echo "venv at $VENV is broken; recreating"
     rm -rf "$VENV"
@@ -76,24 +77,39 @@ else
 fi
 "$PY" -c 'import kosoku, websockets' # fail here, not in the middle of the run
 
-if [ -f tests/peers/package.json ]; then
-    command -v npm >/dev/null || { echo "npm not found (needed for tests/peers)"; exit 1; }
-    npm_stamp=$(hash_files tests/peers/package.json tests/peers/package-lock.json)
-    if [ ! -d tests/peers/node_modules ] ||
-        [ "$(cat tests/peers/node_modules/.wskit-stamp 2>/dev/null || true)" != "$npm_stamp" ]; then
-        if [ -f tests/peers/package-lock.json ]; then
-            (cd tests/peers && npm ci --no-audit --no-fund)
+# npm packages of a test directory, installed from its lock file when it changed.
+npm_install() {
+    local dir=$1 stamp
+    [ -f "$dir/package.json" ] || { echo "$dir/package.json not there: no npm install"; return; }
+    command -v npm >/dev/null || { echo "npm not found (needed for $dir)"; exit 1; }
+    stamp=$(hash_files "$dir/package.json" "$dir/package-lock.json")
+    if [ ! -d "$dir/node_modules" ] ||
+        [ "$(cat "$dir/node_modules/.wskit-stamp" 2>/dev/null || true)" != "$stamp" ]; then
+        if [ -f "$dir/package-lock.json" ]; then
+            (cd "$dir" && npm ci --no-audit --no-fund)
         else
-            (cd tests/peers && npm install --no-audit --no-fund)
+            (cd "$dir" && npm install --no-audit --no-fund)
         fi
         # npm install may have written package-lock.json: stamp what is there now
-        hash_files tests/peers/package.json tests/peers/package-lock.json >tests/peers/node_modules/.wskit-stamp
+        hash_files "$dir/package.json" "$dir/package-lock.json" >"$dir/node_modules/.wskit-stamp"
     else
-        echo "tests/peers/node_modules up to date"
+        echo "$dir/node_modules up to date"
     fi
-else
-    echo "tests/peers/package.json not there yet: no npm install"
+}
+npm_install tests/peers
+npm_install tests/browser
+
+# Debian packages: Chromium for tests/browser (driven by playwright-core, never downloaded by
+# it), openssl for its test certificate. Installed only when missing.
+apt_missing=()
+[ -x /usr/bin/chromium ] || apt_missing+=(chromium)
+command -v openssl >/dev/null || apt_missing+=(openssl)
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+    echo "apt-get install ${apt_missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
 fi
+/usr/bin/chromium --version
 done_step
 
 # ---------------------------------------------------------------------------
@@ -137,6 +153,10 @@ if [ -f tests/interop/run.py ]; then
 else
     skip_step "tests/interop/run.py not there"
 fi
+
+step "browser: headless Chromium against wskit serve (tests/browser/run.mjs)"
+WSKIT_BIN=$RELEASE/wskit node tests/browser/run.mjs
+done_step
 
 # ---------------------------------------------------------------------------
 printf '\n==> all steps passed in %ds (%s)\n' "$((SECONDS - t_all))" "$ROOT"
