@@ -130,6 +130,9 @@ check("two people chat on the page: names, a room, a message, presence and live 
   await alice.locator("#members li", { hasText: "bob" }).waitFor();
   await alice.locator("#stat-connections", { hasText: /^2$/ }).waitFor();
   await alice.locator("#stat-groups", { hasText: /^1$/ }).waitFor();
+  // Rates appear from the second poll of /api/stats on.
+  await alice.locator("#stat-in", { hasText: /^\d+\.\d$/ }).waitFor();
+  await alice.locator("#stat-out", { hasText: /^\d+\.\d$/ }).waitFor();
   // A second room, joined by alice only: bob does not get its messages.
   await alice.fill("#room", "side");
   await alice.press("#room", "Enter");
