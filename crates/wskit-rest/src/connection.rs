@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -159,6 +160,21 @@ impl RestConnection {
         self.protocol.name()
     }
 
+    /// Whether the connection ended by failing (an I/O or protocol error, a missed heartbeat)
+    /// rather than by a close from either side.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(conn: wskit_rest::RestConnection) {
+    /// conn.closed().await;
+    /// println!("failed: {}", conn.is_failed());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_failed(&self) -> bool {
+        self.protocol.core().failed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn from_protocol(protocol: Arc<dyn Protocol>) -> Self {
         Self { protocol }
     }
@@ -283,6 +299,7 @@ impl Builder {
             config: self.config.clone(),
             handler: self.handler.clone().unwrap_or_else(Handler::none),
             closed,
+            failed: AtomicBool::new(false),
         };
         (core, rx)
     }
@@ -307,6 +324,8 @@ pub(crate) struct Core {
     pub(crate) handler: Handler,
     /// `Some(reason)` once the connection ended.
     pub(crate) closed: watch::Sender<Option<Arc<str>>>,
+    /// Whether it ended by failing (I/O error, missed heartbeat) rather than by a close.
+    pub(crate) failed: AtomicBool,
 }
 
 impl Core {
@@ -334,8 +353,13 @@ pub(crate) trait Protocol: Send + Sync + 'static {
     -> BoxFuture<Result<Response<Body>, Error>>;
     /// A text or binary message from the peer.
     fn on_message(self: Arc<Self>, message: Message);
-    /// The WebSocket ended: fail everything in flight.
-    fn on_close(&self, reason: Arc<str>);
+    /// The WebSocket dropped: fail everything in flight (a reconnecting client goes on).
+    fn fail_all(&self, reason: Arc<str>);
+    /// The connection ended for good: no more requests.
+    fn on_close(&self, reason: Arc<str>) {
+        self.core().closed.send_replace(Some(reason.clone()));
+        self.fail_all(reason);
+    }
 }
 
 /// Spawns the task that owns `ws`: it feeds received messages to `protocol`, sends what comes
@@ -351,6 +375,7 @@ pub(crate) fn spawn_driver<S>(
     tokio::spawn(async move {
         let mut heartbeat =
             heartbeat.map(|(every, timeout)| Heartbeat::new(every).timeout(timeout));
+        let mut failed = true;
         let reason: Arc<str> = loop {
             tokio::select! {
                 received = ws.recv() => match received {
@@ -364,10 +389,13 @@ pub(crate) fn spawn_driver<S>(
                     }
                     Some(Ok(_)) => {}
                     Some(Err(error)) => break Arc::from(format!("the WebSocket failed: {error}")),
-                    None => break Arc::from(match ws.peer_close() {
+                    None => {
+                        failed = false;
+                        break Arc::from(match ws.peer_close() {
                         Some(frame) => format!("the peer closed the WebSocket ({frame:?})"),
                         None => "the peer closed the WebSocket".to_owned(),
-                    }),
+                    })
+                    }
                 },
                 out = rx.recv() => match out {
                     Some(Out::Message(message)) => {
@@ -377,6 +405,7 @@ pub(crate) fn spawn_driver<S>(
                     }
                     Some(Out::Close(code, reason)) => {
                         let _ = ws.close(code, &reason).await;
+                        failed = false;
                         break Arc::from("closed by this end");
                     }
                     None => break Arc::from("the connection was dropped"),
@@ -391,7 +420,8 @@ pub(crate) fn spawn_driver<S>(
                 },
             }
         };
-        tracing::debug!(%reason, "REST connection ended");
+        tracing::debug!(%reason, failed, "REST connection ended");
+        protocol.core().failed.store(failed, Ordering::Release);
         protocol.on_close(reason);
     });
 }

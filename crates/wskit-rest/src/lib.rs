@@ -15,6 +15,9 @@
 //! - [`RestConnection`]: one connection; it serves what [`Builder::serve`] was given and is a
 //!   `tower::Service` that sends requests to the peer.
 //! - [`Config`]: limits and timeouts. [`Body`]: the streamed body both directions use.
+//! - [`RestServer`]: accepts connections, runs the handshake (client metadata in, connection
+//!   id out), finds connections by id or metadata, reports [`ConnectionEvent`]s.
+//! - [`RestClient`]: a connection over [`wskit::ReconnectingClient`] that reconnects by itself.
 //! - [`swagger`]: the SwaggerSocket handshake and message types.
 //! - [`Error`]: everything that can go wrong with a request.
 //!
@@ -45,15 +48,19 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod body;
+mod client;
 mod config;
 mod connection;
 mod error;
 mod handler;
 mod http1;
 mod mux;
+mod server;
 pub mod swagger;
 
 pub use body::Body;
+pub use client::{RestClient, RestClientBuilder};
 pub use config::Config;
 pub use connection::{Builder, PROTOCOL, RestConnection};
 pub use error::{BoxError, Error};
+pub use server::{ConnectionEvent, RestServer};

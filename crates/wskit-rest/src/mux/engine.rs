@@ -582,8 +582,7 @@ impl Protocol for Mux {
         }
     }
 
-    fn on_close(&self, reason: Arc<str>) {
-        self.core.closed.send_replace(Some(reason.clone()));
+    fn fail_all(&self, reason: Arc<str>) {
         let streams: Vec<Stream> = self.streams().drain().map(|(_, s)| s).collect();
         let error = Error::ConnectionClosed(reason);
         for stream in streams {

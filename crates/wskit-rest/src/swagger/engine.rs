@@ -407,8 +407,11 @@ impl Protocol for Swagger {
         }
     }
 
-    fn on_close(&self, reason: Arc<str>) {
-        self.core.closed.send_replace(Some(reason.clone()));
+    fn fail_all(&self, reason: Arc<str>) {
+        self.partial
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         let waiters: Vec<_> = self.pending().drain().map(|(_, w)| w).collect();
         for waiter in waiters {
             let _ = waiter.send(Err(Error::ConnectionClosed(reason.clone())));
