@@ -66,14 +66,38 @@ impl Handler {
         }
     }
 
+    /// Calls the service in a task of its own, so that a panic in it becomes a
+    /// `500 Internal Server Error` instead of a request that never gets an answer. Dropping
+    /// the returned future aborts that task (cancellation reaches the service).
     pub(crate) fn call(&self, request: Request<Body>) -> BoxFuture<Response<Body>> {
-        (self.call)(request)
+        let future = (self.call)(request);
+        Box::pin(async move {
+            let mut task = AbortOnDrop(tokio::spawn(future));
+            match (&mut task.0).await {
+                Ok(response) => response,
+                Err(error) if error.is_panic() => {
+                    status_response(StatusCode::INTERNAL_SERVER_ERROR, "the service panicked")
+                }
+                Err(_) => {
+                    status_response(StatusCode::SERVICE_UNAVAILABLE, "the service was cancelled")
+                }
+            }
+        })
     }
 }
 
 impl fmt::Debug for Handler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Handler")
+    }
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

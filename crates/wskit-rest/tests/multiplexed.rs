@@ -409,6 +409,13 @@ async fn requests_in_flight_fail_when_the_connection_drops() {
 }
 
 #[tokio::test]
+async fn a_panicking_handler_gets_a_500_and_the_connection_goes_on() {
+    let (_server, client) = pair(serving("server"), RestConnection::builder()).await;
+    assert_eq!(echo_status(&client, "/panic").await, 500);
+    assert_eq!(echo(&client, 2).await, "server:2");
+}
+
+#[tokio::test]
 async fn a_connection_without_a_service_answers_501() {
     let (_server, client) = pair(RestConnection::builder(), serving("client")).await;
     assert_eq!(echo_status(&client, "/echo/1").await, 501);

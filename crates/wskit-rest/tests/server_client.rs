@@ -178,3 +178,26 @@ async fn a_broken_handshake_is_reported_as_a_failed_connection() {
     }
     assert!(server.ids().is_empty());
 }
+
+#[tokio::test]
+async fn a_client_that_stops_answering_pings_is_reported_failed() {
+    let server = RestServer::new(
+        RestConnection::builder().heartbeat(Duration::from_millis(100), Duration::from_millis(200)),
+    );
+    let mut events = server.events();
+    let url = start(&server).await;
+    let (mut ws, _) = wskit::connect(&url).await.unwrap();
+    wskit_rest::swagger::client_handshake(&mut ws, &serde_json::json!("quiet"))
+        .await
+        .unwrap();
+    let id = received(&mut events).await;
+    // `ws` is never read again, so the pings it receives are never answered.
+    match timeout(GUARD, events.recv()).await.unwrap().unwrap() {
+        ConnectionEvent::Failed { id: failed, reason } => {
+            assert_eq!(failed, id);
+            assert!(reason.contains("pong"), "{reason}");
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    drop(ws);
+}

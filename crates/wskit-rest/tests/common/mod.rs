@@ -50,6 +50,10 @@ pub fn api(name: &'static str) -> Router {
             "/count",
             post(|body: Bytes| async move { body.len().to_string() }),
         )
+        .route(
+            "/panic",
+            get(|| async { panic!("a handler bug") as &'static str }),
+        )
         .route("/pending", any(std::future::pending::<&'static str>))
 }
 
