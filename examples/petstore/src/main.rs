@@ -1,15 +1,17 @@
 //! What it shows: one petstore API (an axum `Router` with its OpenAPI document from utoipa)
-//! served over plain HTTP and over WebSocket (`wskit_rest::RestServer`) from the same code, and
-//! one client tour calling it the same way through both: hyper's HTTP client and a
-//! `wskit_rest::RestClient`, both `tower::Service`s. Then the WebSocket server calls an API
-//! the client serves, the other way over the same connection.
+//! served over plain HTTP and over WebSocket from the same code and the same port (`GET /rest`
+//! upgrades, and `wskit_rest::RestServer` serves the router on the connection), and one client
+//! tour calling it the same way through both: hyper's HTTP client and a
+//! `wskit_rest::RestClient`, both `tower::Service`s. Then the server finds the client by its
+//! handshake metadata and calls the API the client serves, the other way over the same
+//! connection.
 //!
 //! Run with: cargo run -p example-petstore
 //!
-//! `--serve` keeps the servers running (HTTP on 127.0.0.1:8080, WebSocket on
-//! 127.0.0.1:8081/rest) instead of running the tour; `RUST_LOG` sets the log level.
+//! `--serve` keeps the server running on 127.0.0.1:8080 instead of running the tour (try
+//! `curl http://127.0.0.1:8080/openapi.json`); `RUST_LOG` sets the log level.
 
-use example_petstore::{router, tour};
+use example_petstore::{app, router, tour};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
@@ -24,26 +26,20 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let keep_serving = std::env::args().any(|arg| arg == "--serve");
-    let (http_addr, ws_addr) = if keep_serving {
-        ("127.0.0.1:8080", "127.0.0.1:8081")
+    let addr = if keep_serving {
+        "127.0.0.1:8080"
     } else {
-        ("127.0.0.1:0", "127.0.0.1:0")
+        "127.0.0.1:0"
     };
 
-    // The same router, twice: plain HTTP ...
-    let http = TcpListener::bind(http_addr).await?;
-    let http_base = format!("http://{}", http.local_addr()?);
-    tokio::spawn(async move { axum::serve(http, router()).await });
-    // ... and over WebSocket.
-    let ws = TcpListener::bind(ws_addr).await?;
-    let ws_url = format!("ws://{}/rest", ws.local_addr()?);
+    // The same router over plain HTTP and, at /rest, over WebSocket.
     let server = RestServer::new(RestConnection::builder().serve(router()));
     let mut events = server.events();
-    tokio::spawn({
-        let server = server.clone();
-        async move { server.serve(ws).await }
-    });
-    tracing::info!("petstore on {http_base} (HTTP) and {ws_url} (WebSocket)");
+    let listener = TcpListener::bind(addr).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let ws_url = format!("ws://{}/rest", listener.local_addr()?);
+    tokio::spawn(axum::serve(listener, app(server.clone())).into_future());
+    tracing::info!("petstore on {base} (HTTP) and {ws_url} (WebSocket)");
     if keep_serving {
         tokio::signal::ctrl_c().await?;
         return Ok(());
@@ -51,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
 
     // One tour over HTTP ...
     let http_client = HttpClient::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
-    for line in tour(http_client, &http_base)
+    for line in tour(http_client, &base)
         .await
         .map_err(anyhow::Error::from_boxed)?
     {
@@ -62,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
         .metadata(serde_json::json!({"agent": "petstore-example"}))
         .rest(RestConnection::builder().serve(router()))
         .spawn();
-    for line in tour(client.clone(), &http_base)
+    for line in tour(client.clone(), &base)
         .await
         .map_err(anyhow::Error::from_boxed)?
     {

@@ -1,6 +1,7 @@
-//! The tour gets the same answers over plain HTTP and over both WebSocket protocols.
+//! The tour gets the same answers over plain HTTP and over both WebSocket protocols, from one
+//! axum app on one port.
 
-use example_petstore::{router, tour};
+use example_petstore::{app, router, tour};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
@@ -9,11 +10,13 @@ use wskit_rest::{RestClient, RestConnection, RestServer};
 
 #[tokio::test]
 async fn http_and_both_websocket_protocols_give_the_same_answers() {
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", http.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(http, router()).await });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Each tour adds pets: give each transport a fresh store by a fresh app.
+    let fresh = || RestServer::new(RestConnection::builder().serve(router()));
+    tokio::spawn(axum::serve(listener, app(fresh())).into_future());
     let client = HttpClient::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
-    let over_http = tour(client, &base).await.unwrap();
+    let over_http = tour(client, &format!("http://{addr}")).await.unwrap();
     assert_eq!(
         over_http[0],
         "POST /pets -> 201 Created {\"id\":1,\"name\":\"Rex\",\"tag\":\"dog\"}"
@@ -24,16 +27,15 @@ async fn http_and_both_websocket_protocols_give_the_same_answers() {
     );
 
     for swagger in [false, true] {
-        let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("ws://{}/rest", ws.local_addr().unwrap());
-        let server = RestServer::new(RestConnection::builder().serve(router()));
-        tokio::spawn(async move { server.serve(ws).await });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/rest", listener.local_addr().unwrap());
+        tokio::spawn(axum::serve(listener, app(fresh())).into_future());
         let mut builder = RestClient::builder(wskit::Client::new(url));
         if swagger {
             builder = builder.swagger();
         }
         let client = builder.spawn();
-        let over_ws = tour(client.clone(), &base).await.unwrap();
+        let over_ws = tour(client.clone(), "http://petstore").await.unwrap();
         assert_eq!(over_ws, over_http, "swagger: {swagger}");
         client.close().await;
     }

@@ -212,7 +212,8 @@ impl Mux {
 
     /// Starts sending the head and body of `response` on served stream `id`.
     fn respond(self: &Arc<Self>, id: u32, response: Response<Body>) {
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
+        parts.headers.remove(http::header::TRANSFER_ENCODING);
         let response = Response::from_parts(parts, ());
         let mut head = BytesMut::new();
         http1::write_response_head(&response, &[], &mut head);
@@ -507,7 +508,9 @@ impl Protocol for Mux {
                 return Err(Error::ConnectionClosed(reason));
             }
             let id = self.next_id.fetch_add(2, Ordering::Relaxed);
-            let (parts, body) = request.into_parts();
+            let (mut parts, body) = request.into_parts();
+            // DATA frames delimit the body; a chunked coding header would mislead the peer.
+            parts.headers.remove(http::header::TRANSFER_ENCODING);
             let mut head = BytesMut::new();
             http1::write_request_head(&Request::from_parts(parts, ()), &[], &mut head);
             let end = body.is_end_stream();
