@@ -399,8 +399,26 @@ pub(crate) fn spawn_driver<S>(
                 },
                 out = rx.recv() => match out {
                     Some(Out::Message(message)) => {
-                        if let Err(error) = ws.send(message).await {
+                        // Queue what else is waiting too, and write it all with one flush.
+                        let mut close = None;
+                        let mut result = ws.feed(message).await;
+                        while result.is_ok() {
+                            match rx.try_recv() {
+                                Ok(Out::Message(message)) => result = ws.feed(message).await,
+                                Ok(Out::Close(code, reason)) => {
+                                    close = Some((code, reason));
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        if let Err(error) = result.and(ws.flush().await) {
                             break Arc::from(format!("sending failed: {error}"));
+                        }
+                        if let Some((code, reason)) = close {
+                            let _ = ws.close(code, &reason).await;
+                            failed = false;
+                            break Arc::from("closed by this end");
                         }
                     }
                     Some(Out::Close(code, reason)) => {

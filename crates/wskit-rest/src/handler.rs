@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use tower::{Service, ServiceExt};
 
@@ -66,20 +68,17 @@ impl Handler {
         }
     }
 
-    /// Calls the service in a task of its own, so that a panic in it becomes a
-    /// `500 Internal Server Error` instead of a request that never gets an answer. Dropping
-    /// the returned future aborts that task (cancellation reaches the service).
+    /// Calls the service; a panic in it becomes a `500 Internal Server Error` instead of a
+    /// request that never gets an answer.
     pub(crate) fn call(&self, request: Request<Body>) -> BoxFuture<Response<Body>> {
         let future = (self.call)(request);
         Box::pin(async move {
-            let mut task = AbortOnDrop(tokio::spawn(future));
-            match (&mut task.0).await {
+            // Unwind safety: after a panic the future is dropped, never polled again, and only
+            // the panic's fact is used.
+            match AssertUnwindSafe(future).catch_unwind().await {
                 Ok(response) => response,
-                Err(error) if error.is_panic() => {
-                    status_response(StatusCode::INTERNAL_SERVER_ERROR, "the service panicked")
-                }
                 Err(_) => {
-                    status_response(StatusCode::SERVICE_UNAVAILABLE, "the service was cancelled")
+                    status_response(StatusCode::INTERNAL_SERVER_ERROR, "the service panicked")
                 }
             }
         })
@@ -89,15 +88,6 @@ impl Handler {
 impl fmt::Debug for Handler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Handler")
-    }
-}
-
-/// Aborts the task when dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -137,6 +137,8 @@ impl RestServer {
     pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
+            // Requests and responses are small writes answered at once: no Nagle delay.
+            let _ = stream.set_nodelay(true);
             let server = self.clone();
             tokio::spawn(async move {
                 if let Err(error) = server.accept(stream).await {

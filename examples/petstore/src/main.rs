@@ -11,6 +11,7 @@
 //! `--serve` keeps the server running on 127.0.0.1:8080 instead of running the tour (try
 //! `curl http://127.0.0.1:8080/openapi.json`); `RUST_LOG` sets the log level.
 
+use axum::serve::ListenerExt;
 use example_petstore::{app, router, tour};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HttpClient;
@@ -38,7 +39,14 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let ws_url = format!("ws://{}/rest", listener.local_addr()?);
-    tokio::spawn(axum::serve(listener, app(server.clone())).into_future());
+    // Small requests and responses: no Nagle delay.
+    tokio::spawn(
+        axum::serve(
+            listener.tap_io(|tcp| drop(tcp.set_nodelay(true))),
+            app(server.clone()),
+        )
+        .into_future(),
+    );
     tracing::info!("petstore on {base} (HTTP) and {ws_url} (WebSocket)");
     if keep_serving {
         tokio::signal::ctrl_c().await?;

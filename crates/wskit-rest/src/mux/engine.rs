@@ -44,6 +44,8 @@ struct Stream {
     body: Option<BodySender>,
     /// How many more body bytes the peer may send before we grant more.
     recv_window: u64,
+    /// The configured window beyond the initial one, added to the first grant.
+    extra_window: u32,
     /// Body bytes received so far.
     received: u64,
     /// Served: whether the response head went out (a 413 is still possible before).
@@ -103,6 +105,7 @@ impl Mux {
             waiter: None,
             body,
             recv_window: u64::from(INITIAL_WINDOW),
+            extra_window: 0,
             received: 0,
             responded: false,
             credit: Arc::new(Credit::new(u64::from(INITIAL_WINDOW))),
@@ -112,17 +115,14 @@ impl Mux {
         }
     }
 
-    /// Grants the peer the configured window beyond the protocol's initial one.
-    fn open_window(&self, id: u32, stream: &mut Stream) {
-        let extra = self
+    /// Arranges for the peer to get the configured window beyond the protocol's initial one,
+    /// with the first grant (so a body that fits the initial window costs no WINDOW_UPDATE).
+    fn open_window(&self, stream: &mut Stream) {
+        stream.extra_window = self
             .core
             .config
             .initial_window
             .saturating_sub(INITIAL_WINDOW);
-        if extra > 0 && !stream.remote_done {
-            stream.recv_window += u64::from(extra);
-            self.send_frame(frame::window_update(id, extra));
-        }
     }
 
     /// The application consumed `n` body bytes of stream `id`: let the peer send more.
@@ -134,6 +134,7 @@ impl Mux {
         let mut streams = self.streams();
         if let Some(stream) = streams.get_mut(&id) {
             if !stream.remote_done {
+                let n = n.saturating_add(std::mem::take(&mut stream.extra_window));
                 stream.recv_window += u64::from(n);
                 self.send_frame(frame::window_update(id, n));
             }
@@ -210,8 +211,9 @@ impl Mux {
         self.local_end(id);
     }
 
-    /// Starts sending the head and body of `response` on served stream `id`.
-    fn respond(self: &Arc<Self>, id: u32, response: Response<Body>) {
+    /// Sends the head and body of `response` on served stream `id`. Runs in the stream's
+    /// handler task, so resetting the stream stops it.
+    async fn respond(self: Arc<Self>, id: u32, response: Response<Body>) {
         let (mut parts, body) = response.into_parts();
         parts.headers.remove(http::header::TRANSFER_ENCODING);
         let response = Response::from_parts(parts, ());
@@ -235,11 +237,9 @@ impl Mux {
         if end {
             self.local_end(id);
         } else {
-            let this = self.clone();
-            let task = tokio::spawn(this.send_body(id, body, credit));
-            if let Some(stream) = self.streams().get_mut(&id) {
-                stream.tasks.push(task.abort_handle());
-            }
+            // No await between the head and the first DATA of a ready body: the connection
+            // task finds both queued and writes them together.
+            self.send_body(id, body, credit).await;
         }
     }
 
@@ -248,7 +248,10 @@ impl Mux {
         let mut stream = Self::new_stream(true, None, remote_done);
         stream.responded = true;
         self.streams().insert(id, stream);
-        self.respond(id, status_response(status, reason));
+        let task = tokio::spawn(self.clone().respond(id, status_response(status, reason)));
+        if let Some(stream) = self.streams().get_mut(&id) {
+            stream.tasks.push(task.abort_handle());
+        }
     }
 
     fn on_headers(self: &Arc<Self>, frame: Frame) {
@@ -290,7 +293,7 @@ impl Mux {
             } else {
                 let (tx, rx) = mpsc::unbounded_channel();
                 stream.body = Some(tx);
-                self.open_window(id, stream);
+                self.open_window(stream);
                 Body::new(RecvBody::new(self.clone(), id, rx, true))
             };
             if stream.remote_done && stream.local_done {
@@ -351,13 +354,13 @@ impl Mux {
             )
         };
         let mut stream = Self::new_stream(true, sender, end);
-        self.open_window(id, &mut stream);
+        self.open_window(&mut stream);
         self.streams().insert(id, stream);
         let this = self.clone();
         let handler = self.core.handler.clone();
         let task = tokio::spawn(async move {
             let response = handler.call(request.map(|()| body)).await;
-            this.respond(id, response);
+            this.respond(id, response).await;
         });
         if let Some(stream) = self.streams().get_mut(&id) {
             stream.tasks.push(task.abort_handle());
