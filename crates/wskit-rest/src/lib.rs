@@ -8,7 +8,7 @@
 //!   `X-Correlation-Id`.
 //! - Our protocol, selected by the subprotocol [`PROTOCOL`]: binary frames with a small fixed
 //!   header, many requests in flight in both directions, streamed bodies with flow control,
-//!   cancellation and limits. See `docs/rest-protocol.md`.
+//!   cancellation and limits. See [`protocol`].
 //!
 //! # Layout
 //!
@@ -57,6 +57,10 @@ mod http1;
 mod mux;
 mod server;
 pub mod swagger;
+
+/// The `wskit-rest.v1` protocol: its framing and why (`docs/rest-protocol.md`).
+#[doc = include_str!("../../../docs/rest-protocol.md")]
+pub mod protocol {}
 
 pub use body::Body;
 pub use client::{RestClient, RestClientBuilder};

@@ -15,7 +15,7 @@ use super::CORRELATION_HEADER;
 use crate::body::Body;
 use crate::connection::{Core, Protocol};
 use crate::error::Error;
-use crate::handler::{BoxFuture, status_response};
+use crate::handler::BoxFuture;
 use crate::http1::{self, ChunkError, Framing, HeadError};
 
 type Waiter = oneshot::Sender<Result<Response<Body>, Error>>;
@@ -37,6 +37,12 @@ pub(crate) struct Swagger {
 enum Received {
     Request(Request<Bytes>),
     Response(Response<Bytes>),
+}
+
+/// A parsed head, before its body.
+enum Head {
+    Request(http::request::Parts),
+    Response(http::response::Parts),
 }
 
 /// Why a received message was refused, and the status that answers a refused request.
@@ -80,12 +86,12 @@ impl Swagger {
         };
         let head = if is_request {
             http1::parse_request_head(buf, config.max_head_size)
-                .map(|o| o.map(|(r, n)| (r.map(|()| Bytes::new()).into_parts().0, None, n)))
+                .map(|o| o.map(|(r, n)| (Head::Request(r.into_parts().0), n)))
         } else {
             http1::parse_response_head(buf, config.max_head_size)
-                .map(|o| o.map(|(r, n)| (request_parts_placeholder(), Some(r), n)))
+                .map(|o| o.map(|(r, n)| (Head::Response(r.into_parts().0), n)))
         };
-        let (parts, response, head_len) = match head {
+        let (head, head_len) = match head {
             Ok(Some(head)) => head,
             Ok(None) => return Ok(None),
             Err(HeadError::TooLarge) => {
@@ -99,9 +105,9 @@ impl Swagger {
                 return Err(refuse(StatusCode::BAD_REQUEST, reason, None));
             }
         };
-        let headers = match &response {
-            Some(response) => response.headers(),
-            None => &parts.headers,
+        let headers = match &head {
+            Head::Request(parts) => &parts.headers,
+            Head::Response(parts) => &parts.headers,
         };
         let correlation = headers.get(CORRELATION_HEADER).cloned();
         let too_large = |correlation| {
@@ -141,9 +147,9 @@ impl Swagger {
             Framing::None if is_request => (Bytes::new(), 0),
             Framing::None => (Bytes::copy_from_slice(rest), rest.len()),
         };
-        let received = match response {
-            Some(response) => Received::Response(response.map(|()| body)),
-            None => Received::Request(Request::from_parts(parts, body)),
+        let received = match head {
+            Head::Request(parts) => Received::Request(Request::from_parts(parts, body)),
+            Head::Response(parts) => Received::Response(Response::from_parts(parts, body)),
         };
         Ok(Some((received, head_len + body_len)))
     }
@@ -189,12 +195,8 @@ impl Swagger {
     fn refuse(&self, refused: Refused) {
         tracing::debug!(reason = %refused.reason, "SwaggerSocket: refused a message");
         if refused.is_request {
-            let response = status_response(refused.status, &refused.reason);
             let correlation = refused.correlation.as_ref().and_then(|v| v.to_str().ok());
-            let _ = self.send_response(
-                response.map(|_| Bytes::from(format!("{}\n", refused.reason))),
-                correlation,
-            );
+            let _ = self.send_response(text_response(refused.status, &refused.reason), correlation);
             return;
         }
         let waiter = refused
@@ -233,11 +235,8 @@ impl Swagger {
             Err(error) => {
                 let reason =
                     format!("the response body failed or is larger than {limit} bytes: {error}");
-                let response = status_response(StatusCode::INTERNAL_SERVER_ERROR, &reason);
-                let _ = self.send_response(
-                    response.map(|_| Bytes::from(reason)),
-                    correlation.as_deref(),
-                );
+                let response = text_response(StatusCode::INTERNAL_SERVER_ERROR, &reason);
+                let _ = self.send_response(response, correlation.as_deref());
                 return;
             }
         };
@@ -257,8 +256,7 @@ impl Swagger {
         if std::str::from_utf8(response.body()).is_err() {
             let reason =
                 "the response body is not UTF-8, which SwaggerSocket v1 text messages cannot carry";
-            response = status_response(StatusCode::INTERNAL_SERVER_ERROR, reason)
-                .map(|_| Bytes::from(format!("{reason}\n")));
+            response = text_response(StatusCode::INTERNAL_SERVER_ERROR, reason);
         }
         let len = response.body().len();
         let headers = response.headers_mut();
@@ -431,6 +429,13 @@ impl Drop for Forget<'_> {
     }
 }
 
-fn request_parts_placeholder() -> http::request::Parts {
-    Request::new(()).into_parts().0
+/// A plain-text response with `status` and `message` as its body.
+fn text_response(status: StatusCode, message: &str) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(format!("{message}\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
