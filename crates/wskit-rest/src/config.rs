@@ -39,8 +39,8 @@ impl Default for Config {
 
 impl Config {
     /// How long a request made through the connection waits for the response head, including
-    /// time spent waiting for a reconnection. The request is cancelled when it passes.
-    /// Default: 30 s.
+    /// time spent waiting for a reconnection. The request is cancelled when it passes. A
+    /// [`RequestTimeout`] extension on a request overrides it. Default: 30 s.
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
@@ -95,3 +95,18 @@ impl Config {
         self.request_timeout
     }
 }
+
+/// A request extension that overrides [`Config::request_timeout`] for one request.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use wskit_rest::{Body, RequestTimeout};
+///
+/// let request = http::Request::get("/slow-report")
+///     .extension(RequestTimeout(Duration::from_secs(120)))
+///     .body(Body::empty())
+///     .unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTimeout(pub Duration);

@@ -64,7 +64,7 @@ pub mod protocol {}
 
 pub use body::Body;
 pub use client::{RestClient, RestClientBuilder};
-pub use config::Config;
+pub use config::{Config, RequestTimeout};
 pub use connection::{Builder, PROTOCOL, RestConnection};
 pub use error::{BoxError, Error};
 pub use server::{ConnectionEvent, RestServer};

@@ -420,3 +420,44 @@ async fn a_connection_without_a_service_answers_501() {
     let (_server, client) = pair(RestConnection::builder(), serving("client")).await;
     assert_eq!(echo_status(&client, "/echo/1").await, 501);
 }
+
+#[tokio::test]
+async fn a_request_timeout_extension_overrides_the_configured_one() {
+    let (_server, client) = pair(serving("server"), RestConnection::builder()).await;
+    let request = http::Request::get("/pending")
+        .extension(wskit_rest::RequestTimeout(Duration::from_millis(200)))
+        .body(Body::empty())
+        .unwrap();
+    let result = timeout(GUARD, client.clone().oneshot(request))
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, Err(Error::Timeout(t)) if t == Duration::from_millis(200)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_websocket_server_streams_a_large_body_through_the_clients_api() {
+    let (server, _client) = pair(RestConnection::builder(), serving("client")).await;
+    let (mut tx, body) = Channel::<Bytes, std::convert::Infallible>::new(2);
+    tokio::spawn(async move {
+        for _ in 0..64 {
+            tx.send_data(Bytes::from(vec![7_u8; 64 << 10]))
+                .await
+                .unwrap();
+        }
+    });
+    let request = http::Request::post("/stream").body(body).unwrap();
+    let response = timeout(GUARD, server.clone().oneshot(request))
+        .await
+        .unwrap()
+        .unwrap();
+    let body = timeout(GUARD, response.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert_eq!(body.len(), 4 << 20);
+    assert!(body.iter().all(|&b| b == 7));
+}

@@ -89,8 +89,16 @@ async fn swaggersocket_registers_finds_and_calls_both_ways() {
 }
 
 #[tokio::test]
-async fn a_request_in_flight_fails_when_the_connection_drops_and_the_next_waits_for_the_reconnect()
-{
+async fn our_protocol_fails_in_flight_requests_on_a_drop_and_waits_for_the_reconnect() {
+    reconnect_mid_request(false).await;
+}
+
+#[tokio::test]
+async fn swaggersocket_fails_in_flight_requests_on_a_drop_and_waits_for_the_reconnect() {
+    reconnect_mid_request(true).await;
+}
+
+async fn reconnect_mid_request(swagger: bool) {
     let started = Arc::new(Notify::new());
     let app = Router::new()
         .route(
@@ -107,9 +115,11 @@ async fn a_request_in_flight_fails_when_the_connection_drops_and_the_next_waits_
     let server = RestServer::new(RestConnection::builder().serve(app));
     let mut events = server.events();
     let url = start(&server).await;
-    let client = RestClient::builder(wskit::Client::new(url))
-        .backoff(fast_backoff())
-        .spawn();
+    let mut builder = RestClient::builder(wskit::Client::new(url)).backoff(fast_backoff());
+    if swagger {
+        builder = builder.swagger();
+    }
+    let client = builder.spawn();
     let first = received(&mut events).await;
 
     let request = http::Request::get("/wait").body(Body::empty()).unwrap();

@@ -16,6 +16,7 @@ use wskit::Message;
 
 use super::frame::{self, END_STREAM, Frame, INITIAL_WINDOW, Kind, code};
 use crate::body::Body;
+use crate::config::RequestTimeout;
 use crate::connection::{Core, Protocol};
 use crate::error::{BoxError, Error};
 use crate::handler::{BoxFuture, status_response};
@@ -512,6 +513,10 @@ impl Protocol for Mux {
             }
             let id = self.next_id.fetch_add(2, Ordering::Relaxed);
             let (mut parts, body) = request.into_parts();
+            let timeout = parts
+                .extensions
+                .get::<RequestTimeout>()
+                .map_or(self.core.config.request_timeout, |t| t.0);
             // DATA frames delimit the body; a chunked coding header would mislead the peer.
             parts.headers.remove(http::header::TRANSFER_ENCODING);
             let mut head = BytesMut::new();
@@ -543,7 +548,6 @@ impl Protocol for Mux {
                     stream.tasks.push(task.abort_handle());
                 }
             }
-            let timeout = self.core.config.request_timeout;
             let result = match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(Error::closed(

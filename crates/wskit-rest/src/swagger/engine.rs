@@ -13,6 +13,7 @@ use wskit::{Message, Utf8Bytes};
 
 use super::CORRELATION_HEADER;
 use crate::body::Body;
+use crate::config::RequestTimeout;
 use crate::connection::{Core, Protocol};
 use crate::error::Error;
 use crate::handler::BoxFuture;
@@ -291,6 +292,10 @@ impl Protocol for Swagger {
     ) -> BoxFuture<Result<Response<Body>, Error>> {
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
+            let timeout = parts
+                .extensions
+                .get::<RequestTimeout>()
+                .map_or(self.core.config.request_timeout, |t| t.0);
             let limit = self.core.config.max_body_size;
             let body = Limited::new(body, limit).collect().await.map_err(|error| {
                 if error.is::<http_body_util::LengthLimitError>() {
@@ -343,7 +348,6 @@ impl Protocol for Swagger {
                 return Err(Error::ConnectionClosed(reason));
             }
             self.core.send(Message::Text(text))?;
-            let timeout = self.core.config.request_timeout;
             match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(Error::closed(
