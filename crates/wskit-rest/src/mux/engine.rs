@@ -766,3 +766,48 @@ impl Drop for RecvBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::connection::Builder;
+
+    /// Random frames, mostly well-formed headers with random fields and payloads, never make
+    /// the engine panic; it answers with frames of its own.
+    #[tokio::test]
+    async fn random_frames_never_panic() {
+        let builder: Builder = crate::RestConnection::builder();
+        let (core, mut out) = builder.core();
+        let mux = Arc::new(Mux::new(core, false));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        let heads: [&[u8]; 4] = [
+            b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"POST /y HTTP/1.1\r\ncontent-length: 3\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            b"\xff\xfe garbage",
+        ];
+        for _ in 0..20_000 {
+            let mut message = Vec::new();
+            let kind: u8 = rng.random_range(0..6);
+            message.push(kind);
+            message.push(rng.random());
+            message.extend_from_slice(&rng.random_range(0_u32..16).to_be_bytes());
+            if kind == 1 && rng.random_bool(0.8) {
+                message.extend_from_slice(heads[rng.random_range(0..heads.len())]);
+            } else {
+                let len = rng.random_range(0..12);
+                message.extend((0..len).map(|_| rng.random::<u8>()));
+            }
+            let cut = rng.random_range(0..=message.len());
+            message.truncate(cut.max(message.len().saturating_sub(2)));
+            mux.clone()
+                .on_message(Message::Binary(Bytes::from(message)));
+            while out.try_recv().is_ok() {}
+            tokio::task::yield_now().await;
+        }
+        mux.on_close("done".into());
+        assert!(mux.streams().is_empty());
+    }
+}

@@ -443,3 +443,39 @@ fn text_response(status: StatusCode, message: &str) -> Response<Bytes> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// Random cuts and corruptions of HTTP messages, in random message boundaries, never make
+    /// the engine panic.
+    #[tokio::test]
+    async fn random_messages_never_panic() {
+        let (core, mut out) = crate::RestConnection::builder().core();
+        let swagger = Arc::new(Swagger::new(core));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        let samples: [&[u8]; 4] = [
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX-Correlation-Id: 1\r\n\r\n",
+            b"POST /y HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nX-Correlation-Id: 9\r\n\r\nno",
+        ];
+        for _ in 0..20_000 {
+            let mut message = samples[rng.random_range(0..samples.len())].to_vec();
+            for _ in 0..rng.random_range(0..3) {
+                let at = rng.random_range(0..message.len());
+                message[at] = rng.random_range(b' '..=b'~');
+            }
+            message.truncate(rng.random_range(0..=message.len()));
+            let text = String::from_utf8_lossy(&message).into_owned();
+            swagger.clone().on_message(Message::text(text));
+            while out.try_recv().is_ok() {}
+            tokio::task::yield_now().await;
+        }
+        swagger.on_close("done".into());
+        assert!(swagger.pending().is_empty());
+    }
+}
