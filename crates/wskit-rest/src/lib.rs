@@ -42,11 +42,14 @@
 //!
 //! # Feature flags
 //!
-//! None.
+//! - `axum` (off by default): [`RestServer::upgrade`], accepting REST connections on a route
+//!   of an axum 0.8 application.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
+#[cfg(feature = "axum")]
+mod axum;
 mod body;
 mod client;
 mod config;

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use serde::{Deserialize, Serialize};
 use tower::{Service, ServiceExt};
 use utoipa::{OpenApi, ToSchema};
-use wskit_rest::{PROTOCOL, RestServer};
+use wskit_rest::RestServer;
 
 /// The errors of the client tour (examples may use `anyhow`).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -134,15 +134,10 @@ async fn delete_pet(State(store): State<Shared>, Path(id): Path<u64>) -> StatusC
 /// The API over plain HTTP and, at `GET /rest`, over WebSocket (either protocol) on the same
 /// port: each upgraded connection goes to `server`, which serves it the same API.
 pub fn app(server: RestServer) -> Router {
-    let upgrade = move |ws: wskit::axum::WebSocketUpgrade| async move {
-        ws.protocols([PROTOCOL])
-            .on_upgrade(move |socket| async move {
-                if let Err(error) = server.accept_websocket(socket).await {
-                    tracing::debug!(%error, "a REST connection failed to open");
-                }
-            })
-    };
-    router().route("/rest", get(upgrade))
+    router().route(
+        "/rest",
+        get(move |ws: wskit::axum::WebSocketUpgrade| async move { server.upgrade(ws) }),
+    )
 }
 
 /// Sends one request through `service` and returns the status and the whole body.
