@@ -183,7 +183,14 @@ async fn group_message(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let data = data(&body)?;
-    if state.hub.members(&group).is_empty() {
+    // With --redis the group may have members on other nodes only. When Redis cannot be
+    // asked, the local members get it (and the failed publish is counted).
+    let exists = match state.hub.cluster_members(&group).await {
+        Ok(members) => !members.is_empty(),
+        Err(err) if state.hub.members(&group).is_empty() => return Err(unavailable(&err)),
+        Err(_) => true,
+    };
+    if !exists {
         return Err(no_group(&group));
     }
     Ok(delivered(
@@ -220,8 +227,20 @@ async fn connection_message(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let data = data(&body)?;
-    match state.hub.send_to(&target, delivery_text(None, data)) {
+    match state
+        .hub
+        .cluster_send(&target, delivery_text(None, data))
+        .await
+    {
         Ok(()) => Ok(json(StatusCode::OK, &json!({"delivered": 1, "dropped": 0}))),
+        Err(SendError::Unavailable) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "broker_unavailable",
+            format!(
+                "{target:?} is not on this node and the other nodes cannot be reached now \
+                 (Redis is down); retry later"
+            ),
+        )),
         Err(SendError::Full) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "queue_full",
@@ -286,15 +305,32 @@ fn no_connection(target: &str) -> ApiError {
     ApiError::not_found(format!("no connection with id or name {target:?}"))
 }
 
-/// `GET /api/groups`: names and sizes.
+/// `GET /api/groups`: names and sizes, of every node with `--redis`. While Redis cannot be
+/// asked, this node's groups, marked `"partial": true`.
 async fn groups(State(state): State<AppState>) -> Response {
-    let groups: Vec<Value> = state
-        .hub
-        .groups()
+    let (groups, partial) = match state.hub.cluster_groups().await {
+        Ok(groups) => (groups, None),
+        Err(err) => (state.hub.groups(), Some(err.to_string())),
+    };
+    let groups: Vec<Value> = groups
         .into_iter()
         .map(|(name, size)| json!({"name": name, "size": size}))
         .collect();
-    json(StatusCode::OK, &json!({ "groups": groups }))
+    match partial {
+        None => json(StatusCode::OK, &json!({ "groups": groups })),
+        Some(error) => json(
+            StatusCode::OK,
+            &json!({ "groups": groups, "partial": true, "error": error }),
+        ),
+    }
+}
+
+fn unavailable(err: &wskit_hub::broker::BrokerError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "broker_unavailable",
+        format!("the other nodes cannot be reached now: {err}; retry later"),
+    )
 }
 
 /// `GET /api/connections`: ids, paths, names and groups.
@@ -333,6 +369,10 @@ async fn stats(State(state): State<AppState>) -> Response {
             "bytes_received": stats.bytes_received,
             "bytes_sent": stats.bytes_sent,
             "dropped": stats.dropped,
+            "cluster": state.hub.has_broker(),
+            "broker_publish_failures": stats.broker_publish_failures,
+            "broker_reconnects": stats.broker_reconnects,
+            "broker_messages_received": stats.broker_messages_received,
             "uptime_seconds": state.started.elapsed().as_secs(),
         }),
     )
