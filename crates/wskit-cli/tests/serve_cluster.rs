@@ -222,3 +222,36 @@ async fn a_redis_outage_keeps_local_delivery_and_delivery_across_nodes_resumes()
         "B's member missed only what was sent during the outage"
     );
 }
+
+#[test]
+fn an_unreachable_redis_stops_the_start_with_an_error_naming_it() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("redis://:secret@127.0.0.1:{port}");
+    let output = serve_command(&["--listen", "127.0.0.1:0", "--redis", &url])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach Redis at redis://:***@127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("secret"),
+        "the password is hidden: {stderr}"
+    );
+    let output = serve_command(&["--redis", "localhost:6379"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("redis: invalid URL \"localhost:6379\""),
+        "{stderr}"
+    );
+}

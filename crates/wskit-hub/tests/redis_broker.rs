@@ -355,3 +355,29 @@ async fn a_redis_outage_keeps_local_delivery_and_cross_node_delivery_resumes() {
         "{stats:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_crosses_in_order_without_loss() {
+    const MESSAGES: usize = 2000;
+    let redis = RedisServer::start();
+    let a = node(&redis, fast()).await;
+    let b = node(&redis, fast()).await;
+    let (mut on_b, conn_b) = connect(&b).await;
+    b.hub.join("burst", &conn_b);
+    eventually("A sees B's member", || has_member(&a.hub, "burst", &conn_b)).await;
+
+    let started = std::time::Instant::now();
+    for i in 0..MESSAGES {
+        a.hub.send_to_group("burst", Message::text(i.to_string()));
+    }
+    for i in 0..MESSAGES {
+        assert_eq!(text(&mut on_b).await, i.to_string());
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{MESSAGES} group messages from node A to a member on node B in {elapsed:?} ({:.0}/s)",
+        MESSAGES as f64 / elapsed.as_secs_f64()
+    );
+    assert_eq!(a.hub.stats().broker_publish_failures, 0);
+    assert_eq!(b.hub.stats().broker_messages_received, MESSAGES as u64);
+}

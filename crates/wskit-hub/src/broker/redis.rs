@@ -595,7 +595,7 @@ async fn run(shared: Arc<Shared>, node: Node, receivers: Receivers, mut mirror: 
             },
             _ = heartbeat.tick(), if link.is_some() => {
                 if let Some(l) = link.as_mut() {
-                    if let Err(err) = beat(&mut l.conn, &shared, &mirror).await {
+                    if let Err(err) = beat(l, &shared, &mirror).await {
                         lost(&shared, &node, &mut link, &err);
                         retry_at = Instant::now() + options.reconnect_min;
                     }
@@ -768,13 +768,22 @@ async fn register(
         .map_err(|err| err.to_string())
 }
 
-/// Refreshes the expiry of every key of this node.
-async fn beat(conn: &mut MultiplexedConnection, shared: &Shared, mirror: &Mirror) -> Fallible<()> {
+/// Refreshes the expiry of every key of this node, and checks that the subscription
+/// connection still answers (a half-open connection would otherwise lose messages silently).
+async fn beat(link: &mut Link, shared: &Shared, mirror: &Mirror) -> Fallible<()> {
     let mut pipe = redis::pipe();
     add_heartbeat(&mut pipe, shared, mirror);
-    pipe.query_async::<()>(conn)
+    pipe.query_async::<()>(&mut link.conn)
         .await
-        .map_err(|err| err.to_string())
+        .map_err(|err| err.to_string())?;
+    tokio::time::timeout(
+        shared.options.response_timeout,
+        link.sink.ping::<redis::Value>(),
+    )
+    .await
+    .map_err(|_| "the subscription connection did not answer PING in time".to_owned())?
+    .map(drop)
+    .map_err(|err| err.to_string())
 }
 
 fn add_heartbeat(pipe: &mut Pipeline, shared: &Shared, mirror: &Mirror) {
