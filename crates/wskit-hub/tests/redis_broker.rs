@@ -46,11 +46,15 @@ fn fast() -> RedisOptions {
 
 /// A client of `/chat` on `node` and its connection on the hub.
 async fn connect(node: &Node) -> (Client, Connection) {
-    let mut events = node.hub.events();
-    let ws = client(node.addr, "/chat").await;
+    connect_to(&node.hub, node.addr).await
+}
+
+async fn connect_to(hub: &Hub, addr: std::net::SocketAddr) -> (Client, Connection) {
+    let mut events = hub.events();
+    let ws = client(addr, "/chat").await;
     loop {
         if let HubEvent::Received { id, .. } = within(events.recv()).await.unwrap() {
-            return (ws, node.hub.connection(id.as_str()).unwrap());
+            return (ws, hub.connection(id.as_str()).unwrap());
         }
     }
 }
@@ -249,14 +253,9 @@ async fn a_crashed_node_leaves_no_ghosts_and_a_closed_one_leaves_at_once() {
     })
     .join()
     .unwrap();
-    let b = Node {
-        hub: b_hub,
-        broker: a.broker.clone(),
-        addr: b_addr,
-    };
-    let (_on_b, conn_b) = connect(&b).await;
-    b.hub.join("room", &conn_b);
-    assert!(b.hub.store("ghost", &conn_b));
+    let (_on_b, conn_b) = connect_to(&b_hub, b_addr).await;
+    b_hub.join("room", &conn_b);
+    assert!(b_hub.store("ghost", &conn_b));
     eventually("A sees B's member", || has_member(&a.hub, "room", &conn_b)).await;
 
     runtime.shutdown_background();
@@ -380,4 +379,19 @@ async fn a_burst_crosses_in_order_without_loss() {
     );
     assert_eq!(a.hub.stats().broker_publish_failures, 0);
     assert_eq!(b.hub.stats().broker_messages_received, MESSAGES as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_hub_takes_its_node_out_of_the_cluster() {
+    let redis = RedisServer::start();
+    let hub = Hub::new();
+    let options = fast().node_ttl(Duration::from_millis(600));
+    let broker = RedisBroker::connect(&redis.url(), options).await.unwrap();
+    hub.set_broker(broker.clone()).unwrap();
+    eventually("the node connects", || async { broker.is_connected() }).await;
+    drop(hub);
+    eventually("the node's task notices and stops", || async {
+        !broker.is_connected()
+    })
+    .await;
 }

@@ -119,6 +119,46 @@ pub type BrokerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BrokerError
 /// Implementations must never block or wait in [`publish`](Self::publish) or
 /// [`changed`](Self::changed): the hub calls them while it holds its registry lock, so that
 /// the broker sees changes in the order they happened.
+///
+/// # Example
+/// A broker that logs what a real one would send to other nodes:
+/// ```
+/// use wskit::Message;
+/// use wskit_hub::ConnectionId;
+/// use wskit_hub::broker::{Broker, BrokerError, BrokerFuture, Change, Node, Snapshot, Target};
+///
+/// #[derive(Debug)]
+/// struct Log;
+///
+/// impl Broker for Log {
+///     fn attach(&self, _node: Node, snapshot: Snapshot) -> Result<(), BrokerError> {
+///         println!("{} connections open", snapshot.connections.len());
+///         Ok(())
+///     }
+///     fn changed(&self, change: Change) {
+///         println!("{change:?}");
+///     }
+///     fn publish(&self, target: &Target, msg: &Message) {
+///         println!("to {target:?}: {} bytes", msg.as_payload().len());
+///     }
+///     fn send<'a>(&'a self, _to: &'a str, _msg: &'a Message) -> BrokerFuture<'a, bool> {
+///         Box::pin(async { Ok(false) })
+///     }
+///     fn groups(&self) -> BrokerFuture<'_, Vec<(String, usize)>> {
+///         Box::pin(async { Ok(Vec::new()) })
+///     }
+///     fn members<'a>(&'a self, _group: &'a str) -> BrokerFuture<'a, Vec<ConnectionId>> {
+///         Box::pin(async { Ok(Vec::new()) })
+///     }
+///     fn names(&self) -> BrokerFuture<'_, Vec<(String, ConnectionId)>> {
+///         Box::pin(async { Ok(Vec::new()) })
+///     }
+/// }
+///
+/// let hub = wskit_hub::Hub::new();
+/// hub.set_broker(Log).unwrap();
+/// hub.broadcast("/chat", Message::text("hi")); // prints: to Service("/chat"): 2 bytes
+/// ```
 pub trait Broker: Send + Sync + fmt::Debug + 'static {
     /// Called once, by [`Hub::set_broker`], with a handle to deliver messages from other nodes
     /// and the local registry at that moment (every later change comes through
@@ -318,6 +358,16 @@ impl Hub {
     /// here and the broker cannot be reached, else as [`Connection::try_send`] for a local
     /// connection.
     ///
+    /// # Example
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use wskit_hub::{Hub, SendError};
+    /// let hub = Hub::new();
+    /// let sent = hub.cluster_send("bob", wskit::Message::text("hi")).await;
+    /// assert_eq!(sent, Err(SendError::NotFound), "no node has a connection named bob");
+    /// # }
+    /// ```
+    ///
     /// [`Connection::try_send`]: crate::Connection::try_send
     pub async fn cluster_send(&self, id_or_name: &str, msg: Message) -> Result<(), SendError> {
         match self.send_to(id_or_name, msg.clone()) {
@@ -342,6 +392,17 @@ impl Hub {
     /// # Errors
     /// [`BrokerError::Unavailable`] when the broker cannot be reached ([`groups`](Self::groups)
     /// still answers for this node).
+    ///
+    /// # Example
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let hub = wskit_hub::Hub::new();
+    /// // Without a broker: this node's groups, members and names.
+    /// assert!(hub.cluster_groups().await.unwrap().is_empty());
+    /// assert!(hub.cluster_members("lobby").await.unwrap().is_empty());
+    /// assert!(hub.cluster_names().await.unwrap().is_empty());
+    /// # }
+    /// ```
     pub async fn cluster_groups(&self) -> Result<Vec<(String, usize)>, BrokerError> {
         let mut sizes: BTreeMap<String, usize> = self.groups().into_iter().collect();
         if let Some(broker) = self.broker() {

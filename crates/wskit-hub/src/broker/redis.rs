@@ -593,7 +593,16 @@ async fn run(shared: Arc<Shared>, node: Node, receivers: Receivers, mut mirror: 
                     retry_at = Instant::now() + options.reconnect_min;
                 }
             },
-            _ = heartbeat.tick(), if link.is_some() => {
+            _ = heartbeat.tick() => {
+                if !node.is_alive() {
+                    // The hub is gone (every handle dropped): leave the cluster now rather
+                    // than when the keys expire, and stop.
+                    if let Some(l) = link.as_mut() {
+                        let _ = leave(l, &shared, &mirror).await;
+                    }
+                    *lock(&shared.conn) = None;
+                    break;
+                }
                 if let Some(l) = link.as_mut() {
                     if let Err(err) = beat(l, &shared, &mirror).await {
                         lost(&shared, &node, &mut link, &err);
