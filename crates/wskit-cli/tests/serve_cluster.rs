@@ -160,6 +160,20 @@ async fn ws_and_the_api_work_across_two_nodes() {
         stats["broker_messages_received"].as_u64().unwrap() >= 4,
         "{stats}"
     );
+
+    // Listings and closes across nodes.
+    let listing = http(a.addr, "GET", "/api/connections", None, None)
+        .await
+        .json();
+    let connections = listing["connections"].as_array().expect("a list");
+    assert_eq!(connections.len(), 2, "{listing}");
+    let bob = json!({"id": on_b.id, "path": "/ws", "name": "bob", "groups": ["room"]});
+    assert!(connections.contains(&bob), "{listing}");
+    let body = r#"{"code": 4001, "reason": "moved"}"#;
+    let response = http(a.addr, "DELETE", "/api/connections/bob", None, Some(body)).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.json()["closing"], "bob");
+    assert_eq!(on_b.close_frame().await, Some((4001, "moved".to_owned())));
 }
 
 #[tokio::test]

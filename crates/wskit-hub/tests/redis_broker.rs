@@ -210,8 +210,25 @@ async fn sends_to_a_name_or_an_id_held_on_another_node() {
         Err(SendError::NotFound)
     );
 
-    // The name goes away with its connection, on every node.
-    drop(on_b);
+    // Listings show B's connection with its path, name and groups.
+    b.hub.join("room", &conn_b);
+    eventually("A lists B's connection with its name and group", || async {
+        a.hub.cluster_connections().await.is_ok_and(|all| {
+            all.len() == 1
+                && all[0].id == *conn_b.id()
+                && all[0].path == "/chat"
+                && all[0].names == ["bob"]
+                && all[0].groups == ["room"]
+        })
+    })
+    .await;
+
+    // A closes it by name; the name goes away with the connection, on every node.
+    a.hub
+        .cluster_close("bob", wskit::CloseCode::from(4000), "bye from A")
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut on_b).await, Some(4000));
     eventually("the name is gone everywhere", || async {
         a.hub
             .cluster_names()

@@ -233,14 +233,7 @@ async fn connection_message(
         .await
     {
         Ok(()) => Ok(json(StatusCode::OK, &json!({"delivered": 1, "dropped": 0}))),
-        Err(SendError::Unavailable) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "broker_unavailable",
-            format!(
-                "{target:?} is not on this node and the other nodes cannot be reached now \
-                 (Redis is down); retry later"
-            ),
-        )),
+        Err(SendError::Unavailable) => Err(not_here(&target)),
         Err(SendError::Full) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "queue_full",
@@ -257,15 +250,34 @@ async fn close_connection(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (code, reason) = close_body(&body)?;
-    let conn = state
+    // The id when the connection is here; on another node (--redis), the id or name given.
+    let closing = state
         .hub
         .connection(&target)
-        .ok_or_else(|| no_connection(&target))?;
-    conn.close(CloseCode::from(code), &reason);
-    Ok(json(
-        StatusCode::OK,
-        &json!({"closing": conn.id().as_str(), "code": code, "reason": reason}),
-    ))
+        .map_or_else(|| target.clone(), |conn| conn.id().to_string());
+    match state
+        .hub
+        .cluster_close(&target, CloseCode::from(code), &reason)
+        .await
+    {
+        Ok(()) => Ok(json(
+            StatusCode::OK,
+            &json!({"closing": closing, "code": code, "reason": reason}),
+        )),
+        Err(SendError::Unavailable) => Err(not_here(&target)),
+        Err(_) => Err(no_connection(&target)),
+    }
+}
+
+fn not_here(target: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "broker_unavailable",
+        format!(
+            "{target:?} is not on this node and the other nodes cannot be reached now (Redis is \
+             down); retry later"
+        ),
+    )
 }
 
 fn close_body(body: &Bytes) -> Result<(u16, String), ApiError> {
@@ -333,26 +345,42 @@ fn unavailable(err: &wskit_hub::broker::BrokerError) -> ApiError {
     )
 }
 
-/// `GET /api/connections`: ids, paths, names and groups.
+/// `GET /api/connections`: ids, paths, names and groups, of every node with `--redis`. While
+/// Redis cannot be asked, this node's connections, marked `"partial": true`.
 async fn connections(State(state): State<AppState>) -> Response {
-    let mut connections: Vec<_> = state
-        .hub
-        .connections(None)
-        .into_iter()
-        .map(|conn| {
-            let (mut groups, names) = state.hub.memberships(&conn);
-            groups.sort();
-            (conn.id().to_string(), conn.path().to_owned(), names, groups)
-        })
-        .collect();
-    connections.sort();
-    let connections: Vec<Value> = connections
+    type Row = (String, String, Vec<String>, Vec<String>);
+    let (all, partial): (Vec<Row>, _) = match state.hub.cluster_connections().await {
+        Ok(all) => {
+            let all = all
+                .into_iter()
+                .map(|c| (c.id.to_string(), c.path, c.names, c.groups))
+                .collect();
+            (all, None)
+        }
+        Err(err) => {
+            let mut local = Vec::new();
+            for conn in state.hub.connections(None) {
+                let (mut groups, names) = state.hub.memberships(&conn);
+                groups.sort();
+                local.push((conn.id().to_string(), conn.path().to_owned(), names, groups));
+            }
+            local.sort();
+            (local, Some(err.to_string()))
+        }
+    };
+    let connections: Vec<Value> = all
         .into_iter()
         .map(|(id, path, names, groups)| {
             json!({"id": id, "path": path, "name": names.first(), "groups": groups})
         })
         .collect();
-    json(StatusCode::OK, &json!({ "connections": connections }))
+    match partial {
+        None => json(StatusCode::OK, &json!({ "connections": connections })),
+        Some(error) => json(
+            StatusCode::OK,
+            &json!({ "connections": connections, "partial": true, "error": error }),
+        ),
+    }
 }
 
 /// `GET /api/stats`: open without a key; only totals, nothing about any one client.

@@ -12,6 +12,7 @@ pub(crate) const VERSION: u8 = 0x01;
 /// RFC 6455 opcodes, reused for the payload kind.
 const TEXT: u8 = 0x01;
 const BINARY: u8 = 0x02;
+const CLOSE: u8 = 0x08;
 
 const SERVICE: u8 = 0x00;
 const ALL: u8 = 0x01;
@@ -49,9 +50,18 @@ pub(crate) enum EnvelopeError {
 /// Encodes `message` for `target`, from `origin`. Control messages (ping, pong, close) are not
 /// carried: `None`.
 pub(crate) fn encode(origin: NodeId, target: &Target, message: &Message) -> Option<Bytes> {
+    let close;
     let (opcode, payload) = match message {
         Message::Text(text) => (TEXT, &text.as_bytes()[..]),
         Message::Binary(data) => (BINARY, &data[..]),
+        // A close travels only to one connection: it closes it, with its code and reason.
+        Message::Close(frame) if matches!(target, Target::Connection(_)) => {
+            let (code, reason) = frame.as_ref().map_or((1000, &[][..]), |f| {
+                (u16::from(f.code), &f.reason.as_bytes()[..])
+            });
+            close = [&code.to_be_bytes()[..], reason].concat();
+            (CLOSE, &close[..])
+        }
         _ => return None,
     };
     let (kind, name) = match target {
@@ -103,6 +113,12 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Envelope, EnvelopeError> {
     let message = match opcode {
         TEXT => Message::Text(Utf8Bytes::try_from(payload).map_err(|_| EnvelopeError::Utf8)?),
         BINARY => Message::Binary(payload),
+        CLOSE if payload.len() >= 2 => {
+            let code = wskit::CloseCode::from(u16::from_be_bytes([payload[0], payload[1]]));
+            let reason =
+                Utf8Bytes::try_from(payload.slice(2..)).map_err(|_| EnvelopeError::Utf8)?;
+            Message::Close(Some(wskit::CloseFrame::new(code, reason)))
+        }
         other => return Err(EnvelopeError::Opcode(other)),
     };
     Ok(Envelope {
@@ -138,6 +154,19 @@ mod tests {
             encode(origin, &Target::All, &Message::Ping(Bytes::new())),
             None
         );
+        let to = Target::Connection("5f0c".into());
+        let close = Message::Close(Some(wskit::CloseFrame::new(
+            wskit::CloseCode::from(4000),
+            "bye é",
+        )));
+        let bytes = encode(origin, &to, &close).unwrap();
+        assert_eq!(decode(&bytes).unwrap().message, close);
+        let plain = encode(origin, &to, &Message::Close(None)).unwrap();
+        assert_eq!(
+            decode(&plain).unwrap().message,
+            Message::Close(Some(wskit::CloseFrame::new(wskit::CloseCode::NORMAL, "")))
+        );
+        assert_eq!(encode(origin, &Target::Group("g".into()), &close), None);
     }
 
     #[test]
@@ -163,8 +192,8 @@ mod tests {
         bad[0] = 9;
         assert_eq!(decode(&bad.into()), Err(EnvelopeError::Version(9)));
         let mut bad = good.to_vec();
-        bad[1] = 0x08;
-        assert_eq!(decode(&bad.into()), Err(EnvelopeError::Opcode(8)));
+        bad[1] = 0x09;
+        assert_eq!(decode(&bad.into()), Err(EnvelopeError::Opcode(9)));
         let mut bad = good.to_vec();
         bad[18] = 0x7f;
         assert_eq!(decode(&bad.into()), Err(EnvelopeError::TargetKind(0x7f)));

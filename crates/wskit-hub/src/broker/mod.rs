@@ -12,7 +12,8 @@
 //! | [`Hub::broadcast_all`] | every connection | every node's connections |
 //! | [`Hub::send_to_group`] | local members | every node's members |
 //! | [`Hub::cluster_send`] (async) | the connection, if here | the node holding the id or name |
-//! | [`Hub::cluster_groups`], [`Hub::cluster_members`], [`Hub::cluster_names`] (async) | this node | every live node |
+//! | [`Hub::cluster_close`] (async) | the connection, if here | the node holding the id or name |
+//! | [`Hub::cluster_groups`], [`Hub::cluster_members`], [`Hub::cluster_names`], [`Hub::cluster_connections`] (async) | this node | every live node |
 //!
 //! The [`Delivery`] a fan-out returns counts the local connections only; other nodes deliver
 //! on their own. Queries merge this node's registry (always current) with what the other nodes
@@ -43,7 +44,7 @@
 //! |---|---|---|
 //! | `P:nodes` | set | node ids (a node without its alive key is dead and is removed) |
 //! | `P:node:{node}` | string, expiring | the node's alive key |
-//! | `P:node:{node}:conns` | set, expiring | the node's connection ids |
+//! | `P:node:{node}:conns` | hash, expiring | the node's connection ids and their service paths |
 //! | `P:node:{node}:groups` | set, expiring | the node's groups with a member |
 //! | `P:node:{node}:group:{group}` | set, expiring | the node's members of a group |
 //! | `P:node:{node}:names` | hash, expiring | the node's names and the ids they point to |
@@ -62,7 +63,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | version: `0x01` |
-//! | 1 | 1 | opcode: `0x01` text, `0x02` binary (as in RFC 6455 §5.2) |
+//! | 1 | 1 | opcode: `0x01` text, `0x02` binary, `0x08` close (to a connection: the payload is a 2-byte code and the reason, as in RFC 6455 §5.5.1) |
 //! | 2 | 16 | origin node id (a node skips its own publishes) |
 //! | 18 | 1 | target kind: `0x00` service path, `0x01` all, `0x02` group, `0x03` connection id |
 //! | 19 | 2 | target length `L` |
@@ -95,8 +96,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
-use wskit::Message;
 use wskit::proto::EncodedMessage;
+use wskit::{CloseCode, CloseFrame, Message};
 
 use crate::error::SendError;
 use crate::hub::{Delivery, Hub, HubInner, fan_out};
@@ -187,6 +188,38 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
 
     /// The other nodes' names and the ids they point to.
     fn names(&self) -> BrokerFuture<'_, Vec<(String, ConnectionId)>>;
+
+    /// The other nodes' connections, with their paths, names and groups. Default: none.
+    fn connections(&self) -> BrokerFuture<'_, Vec<ConnectionSummary>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// A connection as cluster-wide listings show it ([`Hub::cluster_connections`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct ConnectionSummary {
+    /// The connection's id.
+    pub id: ConnectionId,
+    /// The path of its service.
+    pub path: String,
+    /// Its names.
+    pub names: Vec<String>,
+    /// Its groups.
+    pub groups: Vec<String>,
+}
+
+impl ConnectionSummary {
+    /// A connection with no name and no group.
+    #[must_use]
+    pub fn new(id: ConnectionId, path: String) -> Self {
+        Self {
+            id,
+            path,
+            names: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
 }
 
 /// What a fan-out addresses.
@@ -440,9 +473,88 @@ impl Hub {
         Ok(names)
     }
 
+    /// Every connection of every node, with its path, names and groups, sorted by id.
+    ///
+    /// # Errors
+    /// As [`cluster_groups`](Self::cluster_groups).
+    pub async fn cluster_connections(&self) -> Result<Vec<ConnectionSummary>, BrokerError> {
+        let mut all: Vec<ConnectionSummary> = self
+            .connections(None)
+            .iter()
+            .map(|conn| {
+                let (groups, names) = self.memberships(conn);
+                ConnectionSummary {
+                    id: conn.id().clone(),
+                    path: conn.path().to_owned(),
+                    names,
+                    groups,
+                }
+            })
+            .collect();
+        if let Some(broker) = self.broker() {
+            all.extend(broker.connections().await?);
+        }
+        for summary in &mut all {
+            summary.names.sort();
+            summary.groups.sort();
+        }
+        all.sort();
+        Ok(all)
+    }
+
+    /// Closes the connection with this id or name, on this node or (through the broker) on
+    /// another one, with `code` and `reason` (see [`Connection::close`]).
+    ///
+    /// # Errors
+    /// As [`cluster_send`](Self::cluster_send).
+    ///
+    /// # Example
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let hub = wskit_hub::Hub::new();
+    /// let closed = hub.cluster_close("bob", wskit::CloseCode::NORMAL, "bye").await;
+    /// assert_eq!(closed, Err(wskit_hub::SendError::NotFound));
+    /// # }
+    /// ```
+    ///
+    /// [`Connection::close`]: crate::Connection::close
+    pub async fn cluster_close(
+        &self,
+        id_or_name: &str,
+        code: CloseCode,
+        reason: &str,
+    ) -> Result<(), SendError> {
+        if let Some(conn) = self.connection(id_or_name) {
+            conn.close(code, reason);
+            return Ok(());
+        }
+        let Some(broker) = self.broker() else {
+            return Err(SendError::NotFound);
+        };
+        let reason = truncate(reason, CloseFrame::MAX_REASON_LEN);
+        let msg = Message::Close(Some(CloseFrame::new(code, reason.to_owned())));
+        match broker.send(id_or_name, &msg).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SendError::NotFound),
+            Err(err) => {
+                tracing::debug!(%err, "cluster close failed");
+                Err(SendError::Unavailable)
+            }
+        }
+    }
+
     fn broker(&self) -> Option<Arc<dyn Broker>> {
         crate::hub::read(&self.inner_arc().registry).broker.clone()
     }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn snapshot(registry: &Registry) -> Snapshot {
@@ -470,7 +582,7 @@ fn snapshot(registry: &Registry) -> Snapshot {
 impl Node {
     /// Delivers a message from another node to the local connections `target` addresses,
     /// without publishing it again. Returns how many connections it reached (none once the
-    /// hub is gone).
+    /// hub is gone). A close message to a connection closes it with its code and reason.
     pub fn deliver(&self, target: &Target, msg: &Message) -> Delivery {
         let Some(inner) = self.inner.upgrade() else {
             return Delivery::default();
@@ -478,6 +590,16 @@ impl Node {
         let registry = crate::hub::read(&inner.registry);
         if let Target::Connection(id) = target {
             let mut delivery = Delivery::default();
+            if let Message::Close(frame) = msg {
+                if let Some(entry) = registry.conns.get(id.as_str()) {
+                    match frame {
+                        Some(frame) => entry.conn.close(frame.code, frame.reason.as_str()),
+                        None => entry.conn.close(CloseCode::NORMAL, ""),
+                    }
+                    delivery.delivered = 1;
+                }
+                return delivery;
+            }
             match registry.conns.get(id.as_str()) {
                 Some(entry) if entry.conn.try_send(msg.clone()).is_ok() => delivery.delivered = 1,
                 Some(_) => delivery.dropped = 1,

@@ -23,7 +23,9 @@ use tokio::time::Instant;
 use wskit::Message;
 
 use super::envelope;
-use super::{Broker, BrokerError, BrokerFuture, Change, Node, NodeId, Snapshot, Target};
+use super::{
+    Broker, BrokerError, BrokerFuture, Change, ConnectionSummary, Node, NodeId, Snapshot, Target,
+};
 use crate::id::ConnectionId;
 
 /// Settings of a [`RedisBroker`]. A by-value builder; every setting states its default.
@@ -382,7 +384,7 @@ impl Broker for RedisBroker {
             let keys = &self.shared.keys;
             let mut pipe = redis::pipe();
             for node in &nodes {
-                pipe.cmd("SISMEMBER").arg(keys.conns(node)).arg(id_or_name);
+                pipe.cmd("HEXISTS").arg(keys.conns(node)).arg(id_or_name);
             }
             let has_id: Vec<bool> = pipe.query_async(&mut conn).await.map_err(backend)?;
             let mut found = nodes
@@ -473,6 +475,58 @@ impl Broker for RedisBroker {
                 .flatten()
                 .map(ConnectionId::from)
                 .collect())
+        })
+    }
+
+    fn connections(&self) -> BrokerFuture<'_, Vec<ConnectionSummary>> {
+        Box::pin(async move {
+            let mut conn = self.connection()?;
+            let nodes = self.others(&mut conn).await?;
+            if nodes.is_empty() {
+                return Ok(Vec::new());
+            }
+            let keys = &self.shared.keys;
+            let mut pipe = redis::pipe();
+            for node in &nodes {
+                pipe.cmd("HGETALL").arg(keys.conns(node));
+                pipe.cmd("HGETALL").arg(keys.names(node));
+                pipe.cmd("SMEMBERS").arg(keys.groups(node));
+            }
+            type PerNode = (
+                HashMap<String, String>,
+                HashMap<String, String>,
+                Vec<String>,
+            );
+            let found: Vec<PerNode> = pipe.query_async(&mut conn).await.map_err(backend)?;
+            let mut summaries: HashMap<String, ConnectionSummary> = HashMap::new();
+            let mut pairs = Vec::new();
+            for (node, (conns, names, groups)) in nodes.iter().zip(found) {
+                for (id, path) in conns {
+                    summaries.insert(id.clone(), ConnectionSummary::new(id.into(), path));
+                }
+                for (name, id) in names {
+                    if let Some(summary) = summaries.get_mut(&id) {
+                        summary.names.push(name);
+                    }
+                }
+                pairs.extend(groups.into_iter().map(|group| (node, group)));
+            }
+            if !pairs.is_empty() {
+                let mut pipe = redis::pipe();
+                for (node, group) in &pairs {
+                    pipe.cmd("SMEMBERS").arg(keys.group(node, group));
+                }
+                let members: Vec<Vec<String>> =
+                    pipe.query_async(&mut conn).await.map_err(backend)?;
+                for ((_, group), ids) in pairs.iter().zip(members) {
+                    for id in ids {
+                        if let Some(summary) = summaries.get_mut(&id) {
+                            summary.groups.push(group.clone());
+                        }
+                    }
+                }
+            }
+            Ok(summaries.into_values().collect())
         })
     }
 
@@ -750,9 +804,13 @@ async fn register(
         .arg(keys.groups(node))
         .arg(keys.names(node))
         .ignore();
-    let ids: Vec<&str> = mirror.conns.keys().map(ConnectionId::as_str).collect();
-    for chunk in ids.chunks(CHUNK) {
-        pipe.cmd("SADD").arg(keys.conns(node)).arg(chunk).ignore();
+    let conns: Vec<(&str, &str)> = mirror
+        .conns
+        .iter()
+        .map(|(id, path)| (id.as_str(), path.as_str()))
+        .collect();
+    for chunk in conns.chunks(CHUNK) {
+        pipe.cmd("HSET").arg(keys.conns(node)).arg(chunk).ignore();
     }
     for (group, members) in &mirror.groups {
         let ids: Vec<&str> = members.iter().map(ConnectionId::as_str).collect();
@@ -835,15 +893,16 @@ async fn write_changes(
     let mut pipe = redis::pipe();
     for change in changes {
         match change {
-            Change::Opened { id, .. } => {
-                pipe.cmd("SADD")
+            Change::Opened { id, path } => {
+                pipe.cmd("HSET")
                     .arg(keys.conns(node))
                     .arg(id.as_str())
+                    .arg(path)
                     .ignore();
                 pipe.cmd("PEXPIRE").arg(keys.conns(node)).arg(ttl).ignore();
             }
             Change::Closed { id, .. } => {
-                pipe.cmd("SREM")
+                pipe.cmd("HDEL")
                     .arg(keys.conns(node))
                     .arg(id.as_str())
                     .ignore();
