@@ -396,6 +396,25 @@ async fn a_burst_crosses_in_order_without_loss() {
     );
     assert_eq!(a.hub.stats().broker_publish_failures, 0);
     assert_eq!(b.hub.stats().broker_messages_received, MESSAGES as u64);
+
+    // Sends to one connection on another node look it up first: a few round trips each.
+    const SENDS: usize = 200;
+    let id = conn_b.id().as_str();
+    let started = std::time::Instant::now();
+    for i in 0..SENDS {
+        a.hub
+            .cluster_send(id, Message::text(format!("direct {i}")))
+            .await
+            .unwrap();
+    }
+    for i in 0..SENDS {
+        assert_eq!(text(&mut on_b).await, format!("direct {i}"));
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{SENDS} sends by id from node A to node B in {elapsed:?} ({:.0}/s)",
+        SENDS as f64 / elapsed.as_secs_f64()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
