@@ -90,7 +90,9 @@ async fn fan_outs_reach_the_connections_of_another_node() {
     let (mut on_b, conn_b) = connect(&b).await;
     a.hub.join("room", &conn_a);
     b.hub.join("room", &conn_b);
-    eventually("A sees B's member", || has_member(&a.hub, "room", &conn_b)).await;
+    // Once B's changes are flushed, A lists the member and B receives the group.
+    b.hub.cluster_flush().await.unwrap();
+    assert!(has_member(&a.hub, "room", &conn_b).await);
 
     // A group push from A: one local delivery, and B fans it out to its member.
     let delivery = a.hub.send_to_group("room", Message::text("to the room"));

@@ -85,7 +85,9 @@ async fn cluster(rooms: &HubRooms<'_>, request: Request) -> Option<Outgoing> {
                 }
             }
             let command = Command::Name { name };
-            protocol::handle_request(rooms, me, Request { reference, command })
+            let reply = protocol::handle_request(rooms, me, Request { reference, command });
+            let _ = hub.cluster_flush().await;
+            reply
         }
         Command::Presence { group } => {
             match (hub.cluster_members(&group).await, hub.cluster_names().await) {
@@ -109,6 +111,14 @@ async fn cluster(rooms: &HubRooms<'_>, request: Request) -> Option<Outgoing> {
                     protocol::handle_request(rooms, me, Request { reference, command })
                 }
             }
+        }
+        command @ (Command::Join { .. } | Command::Leave { .. }) => {
+            let reply = protocol::handle_request(rooms, me, Request { reference, command });
+            // The ack comes once every node lists the membership and this node receives the
+            // group's messages from the others (at once if Redis is down: the membership is
+            // registered when it comes back).
+            let _ = hub.cluster_flush().await;
+            reply
         }
         command => protocol::handle_request(rooms, me, Request { reference, command }),
     }

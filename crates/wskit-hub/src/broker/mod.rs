@@ -189,6 +189,13 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
     /// The other nodes' names and the ids they point to.
     fn names(&self) -> BrokerFuture<'_, Vec<(String, ConnectionId)>>;
 
+    /// Waits until every change reported so far is visible to the other nodes (and, for a
+    /// group joined, until this node receives the group's messages from them). Default: at
+    /// once.
+    fn flush(&self) -> BrokerFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// The other nodes' connections, with their paths, names and groups. Default: none.
     fn connections(&self) -> BrokerFuture<'_, Vec<ConnectionSummary>> {
         Box::pin(async { Ok(Vec::new()) })
@@ -471,6 +478,29 @@ impl Hub {
         }
         names.sort();
         Ok(names)
+    }
+
+    /// Waits until the joins, leaves and names made so far on this node are registered with
+    /// the broker: then every node lists them, and messages published to the groups joined on
+    /// any node reach this node. At once without a broker.
+    ///
+    /// # Errors
+    /// [`BrokerError::Unavailable`] when the broker is not connected (the changes are
+    /// registered when it reconnects).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(hub: wskit_hub::Hub, conn: wskit_hub::Connection) {
+    /// hub.join("lobby", &conn);
+    /// // From here, a message to "lobby" from any node reaches `conn`.
+    /// let _ = hub.cluster_flush().await;
+    /// # }
+    /// ```
+    pub async fn cluster_flush(&self) -> Result<(), BrokerError> {
+        match self.broker() {
+            Some(broker) => broker.flush().await,
+            None => Ok(()),
+        }
     }
 
     /// Every connection of every node, with its path, names and groups, sorted by id.

@@ -87,6 +87,8 @@ type Receivers = (mpsc::UnboundedReceiver<Op>, mpsc::Receiver<Outbound>);
 
 enum Op {
     Change(Change),
+    /// Answered once the changes sent before it are written (or Redis is found down).
+    Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
 
@@ -217,6 +219,8 @@ impl RedisBroker {
             .await
             .map_err(|err| unavailable(shared, &err.to_string()))?;
         tracing::debug!(redis = %shared.shown, %pong, "Redis answers");
+        // Queries work from now on; the node's task replaces it when it has subscribed.
+        *lock(&shared.conn) = Some(conn);
         Ok(broker)
     }
 
@@ -273,6 +277,22 @@ impl RedisBroker {
         if self.shared.ops.send(Op::Close(tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Waits until the registry changes made so far are written to Redis: then the other
+    /// nodes list them, and this node receives the messages of the groups joined.
+    async fn flush_changes(&self) -> Result<(), BrokerError> {
+        if self.shared.attached.get().is_none() {
+            return Ok(());
+        }
+        // Not connected: the changes will be registered on reconnection; nothing to wait for.
+        self.connection()?;
+        let (tx, rx) = oneshot::channel();
+        if self.shared.ops.send(Op::Flush(tx)).is_err() {
+            return Err(BrokerError::Unavailable("the broker was closed".into()));
+        }
+        rx.await
+            .map_err(|_| BrokerError::Unavailable("the broker was closed".into()))
     }
 
     /// A clone of the command connection, or `Unavailable`.
@@ -478,6 +498,10 @@ impl Broker for RedisBroker {
         })
     }
 
+    fn flush(&self) -> BrokerFuture<'_, ()> {
+        Box::pin(self.flush_changes())
+    }
+
     fn connections(&self) -> BrokerFuture<'_, Vec<ConnectionSummary>> {
         Box::pin(async move {
             let mut conn = self.connection()?;
@@ -575,6 +599,9 @@ async fn run(shared: Arc<Shared>, node: Node, receivers: Receivers, mut mirror: 
     let mut backoff = options.reconnect_min;
     let mut retry_at = Instant::now();
     let mut connected_once = false;
+    // Flushes asked while not connected: answered after the next connection attempt, which
+    // registers everything (or finds Redis down).
+    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     let mut heartbeat = tokio::time::interval(options.node_ttl / 3);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -583,16 +610,25 @@ async fn run(shared: Arc<Shared>, node: Node, receivers: Receivers, mut mirror: 
             op = ops.recv() => {
                 let Some(op) = op else { break };
                 let mut changes = Vec::new();
+                let mut flushes = Vec::new();
                 let mut close = None;
-                match op {
-                    Op::Change(change) => changes.push(change),
-                    Op::Close(done) => close = Some(done),
-                }
-                while close.is_none() && changes.len() < BATCH {
-                    match ops.try_recv() {
-                        Ok(Op::Change(change)) => changes.push(change),
-                        Ok(Op::Close(done)) => close = Some(done),
-                        Err(_) => break,
+                let mut next = Some(op);
+                // Takes what is queued, up to a batch; a flush ends the batch, so that it is
+                // answered once the changes before it are written.
+                while let Some(op) = next.take() {
+                    match op {
+                        Op::Change(change) => changes.push(change),
+                        Op::Flush(done) => {
+                            flushes.push(done);
+                            break;
+                        }
+                        Op::Close(done) => {
+                            close = Some(done);
+                            break;
+                        }
+                    }
+                    if changes.len() < BATCH {
+                        next = ops.try_recv().ok();
                     }
                 }
                 let subscriptions: Vec<Subscription> =
@@ -602,6 +638,13 @@ async fn run(shared: Arc<Shared>, node: Node, receivers: Receivers, mut mirror: 
                         lost(&shared, &node, &mut link, &err);
                         retry_at = Instant::now() + options.reconnect_min;
                     }
+                }
+                if link.is_some() {
+                    for done in flushes {
+                        let _ = done.send(());
+                    }
+                } else {
+                    waiting.extend(flushes);
                 }
                 if let Some(done) = close {
                     if let Some(l) = link.as_mut() {
@@ -665,7 +708,11 @@ async fn run(shared: Arc<Shared>, node: Node, receivers: Receivers, mut mirror: 
                 }
             }
             () = tokio::time::sleep_until(retry_at), if link.is_none() => {
-                match establish(&shared, &mirror).await {
+                let established = establish(&shared, &mirror).await;
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+                match established {
                     Ok(established) => {
                         *lock(&shared.conn) = Some(established.conn.clone());
                         link = Some(established);
