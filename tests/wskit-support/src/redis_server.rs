@@ -127,3 +127,133 @@ fn free_port() -> u16 {
         .map(|addr| addr.port())
         .expect("bind a loopback port")
 }
+
+/// A Redis Cluster of `redis-server` processes (one shard each, no replicas) on free loopback
+/// ports, created with `redis-cli --cluster create`, killed on drop.
+#[derive(Debug)]
+pub struct RedisCluster {
+    children: Vec<Child>,
+    /// The ports of the shards (each also uses its port + 10000 for the cluster bus).
+    pub ports: Vec<u16>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts `shards` servers in cluster mode, joins them into one cluster covering every
+    /// slot and waits until each reports `cluster_state:ok`.
+    ///
+    /// # Panics
+    /// When `redis-server` or `redis-cli` is missing or the cluster does not form.
+    pub fn start(shards: usize) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "wskit-redis-cluster-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the cluster's directory");
+        let mut cluster = Self {
+            children: Vec::new(),
+            ports: Vec::new(),
+            dir,
+        };
+        while cluster.ports.len() < shards {
+            let port = cluster_port();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                .arg("--dir")
+                .arg(&cluster.dir)
+                .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("run redis-server (install it with scripts/test.sh)");
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let deadline = Instant::now() + START_LIMIT;
+            let started = loop {
+                if ping(addr) {
+                    break true;
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    // The port was taken meanwhile: try another.
+                    break false;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server {port} did not start"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            if started {
+                cluster.children.push(child);
+                cluster.ports.push(port);
+            } else {
+                let _ = child.wait();
+            }
+        }
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        let status = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run redis-cli (installed with redis-server)");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        let deadline = Instant::now() + START_LIMIT;
+        for port in &cluster.ports {
+            // The nodes agree on the slots through their bus: no event to wait on, so poll.
+            while !cluster_ok(*port) {
+                assert!(Instant::now() < deadline, "the Redis Cluster did not form");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        cluster
+    }
+
+    /// `redis://127.0.0.1:PORT` of the first shard (clients discover the others).
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.ports[0])
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether the node on `port` reports `cluster_state:ok`.
+fn cluster_ok(port: u16) -> bool {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "cluster", "info"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
+}
+
+/// A free port whose cluster bus port (+10000) is free too.
+fn cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 55_535 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}

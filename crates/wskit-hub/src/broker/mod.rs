@@ -43,11 +43,13 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `P:nodes` | set | node ids (a node without its alive key is dead and is removed) |
-//! | `P:node:{node}` | string, expiring | the node's alive key |
-//! | `P:node:{node}:conns` | hash, expiring | the node's connection ids and their service paths |
-//! | `P:node:{node}:groups` | set, expiring | the node's groups with a member |
-//! | `P:node:{node}:group:{group}` | set, expiring | the node's members of a group |
-//! | `P:node:{node}:names` | hash, expiring | the node's names and the ids they point to |
+//! | `{P:node:ID}` | string, expiring | the node's alive key |
+//! | `{P:node:ID}:conns` | hash, expiring | the node's connection ids and their service paths |
+//! | `{P:node:ID}:groups` | set, expiring | the node's groups with a member |
+//! | `{P:node:ID}:group:{group}` | set, expiring | the node's members of a group |
+//! | `{P:node:ID}:names` | hash, expiring | the node's names and the ids they point to |
+//!
+//! The braces are a hash tag: a node's keys share one slot of a Redis Cluster.
 //!
 //! Every key of a node expires after [`RedisOptions::node_ttl`] (default 15 s) unless the
 //! node's heartbeat (every third of it) refreshes it: a node that crashes leaves no ghosts
@@ -55,6 +57,16 @@
 //! once. A node subscribes to a group's channel when its first local member joins, before it
 //! registers the membership, so that a node listed as having members receives the group's
 //! messages; it unsubscribes when the last one leaves.
+//!
+//! ## Redis Cluster: sharded pub/sub
+//!
+//! With [`RedisOptions::cluster`], the URL is any node of a Redis Cluster (7.0 or later, RESP3):
+//! the other shards are discovered, channels are published with `SPUBLISH` and subscribed with
+//! `SSUBSCRIBE`, so that each channel's traffic goes through the shard that owns its slot
+//! instead of being copied to every shard (which plain pub/sub does in a cluster). A node's
+//! keys are read and written in one pipeline per node (one slot); queries ask the nodes
+//! concurrently. Messages of one channel keep their order; messages of different channels
+//! (a group and a broadcast, say) may be reordered, since they go through different shards.
 //!
 //! ## Envelope (version 1)
 //!

@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use redis::{AsyncConnectionConfig, Client, Pipeline};
+use redis::aio::{ConnectionLike, MultiplexedConnection, PubSubSink, PubSubStream};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, PushInfo, PushKind, RedisFuture, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use wskit::Message;
@@ -47,6 +49,7 @@ pub struct RedisOptions {
     connect_timeout: Duration,
     response_timeout: Duration,
     max_pending: usize,
+    cluster: bool,
 }
 
 /// A [`Broker`] over Redis pub/sub (feature `redis`). Cheap to clone; clones share the node.
@@ -69,7 +72,7 @@ pub struct RedisBroker {
 }
 
 struct Shared {
-    client: Client,
+    client: Backend,
     /// The URL without its password, for logs.
     shown: String,
     node: NodeId,
@@ -80,7 +83,33 @@ struct Shared {
     outbound: mpsc::Sender<Outbound>,
     receivers: Mutex<Option<Receivers>>,
     /// The command connection while Redis is reachable, for queries.
-    conn: Mutex<Option<MultiplexedConnection>>,
+    conn: Mutex<Option<Commands>>,
+}
+
+/// Where the Redis is: one server, or a cluster.
+enum Backend {
+    Single(Client),
+    Cluster(String),
+}
+
+/// A command connection to one Redis, or to a Redis Cluster (each command routed to the shard
+/// of its slot).
+#[derive(Clone)]
+enum Commands {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+/// How the node subscribes.
+enum Subscriber {
+    Single(PubSubSink),
+    Cluster(ClusterConnection),
+}
+
+/// Where published messages arrive.
+enum Incoming {
+    Single(PubSubStream),
+    Cluster(mpsc::UnboundedReceiver<PushInfo>),
 }
 
 type Receivers = (mpsc::UnboundedReceiver<Op>, mpsc::Receiver<Outbound>);
@@ -105,9 +134,9 @@ struct Keys {
 
 /// The Redis connections while connected.
 struct Link {
-    conn: MultiplexedConnection,
-    sink: PubSubSink,
-    stream: PubSubStream,
+    conn: Commands,
+    subscriber: Subscriber,
+    incoming: Incoming,
 }
 
 /// The local registry as the task knows it.
@@ -144,6 +173,7 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
             max_pending: 4096,
+            cluster: false,
         }
     }
 }
@@ -190,6 +220,17 @@ impl RedisOptions {
         self
     }
 
+    /// Whether the URL is a node of a Redis Cluster (7.0 or later). Then the other nodes of
+    /// the cluster are discovered from it, messages go through sharded pub/sub (`SPUBLISH`,
+    /// `SSUBSCRIBE`: each channel lives on the shard of its slot, so that pub/sub traffic
+    /// spreads over the shards instead of reaching every one), and the keys of one wskit node
+    /// share a hash slot (`{P:node:ID}...`). Default: off (one Redis, plain pub/sub).
+    #[must_use]
+    pub fn cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
     /// How many messages may wait to be published; more are dropped and counted as publish
     /// failures (a fan-out never waits for Redis). Default: 4096.
     #[must_use]
@@ -230,8 +271,16 @@ impl RedisBroker {
     /// # Errors
     /// [`BrokerError::Backend`] for an invalid URL.
     pub fn new(url: &str, options: RedisOptions) -> Result<Self, BrokerError> {
-        let client = Client::open(url)
-            .map_err(|err| BrokerError::Backend(format!("invalid Redis URL: {err}")))?;
+        let invalid =
+            |err: redis::RedisError| BrokerError::Backend(format!("invalid Redis URL: {err}"));
+        let client = if options.cluster {
+            // Checks the URL now; the client is built on each connection, with its own
+            // channel for the messages the cluster pushes.
+            ClusterClient::new(vec![url]).map_err(invalid)?;
+            Backend::Cluster(url.to_owned())
+        } else {
+            Backend::Single(Client::open(url).map_err(invalid)?)
+        };
         let node = NodeId::random();
         let (ops, ops_rx) = mpsc::unbounded_channel();
         let (outbound, outbound_rx) = mpsc::channel(options.max_pending);
@@ -296,7 +345,7 @@ impl RedisBroker {
     }
 
     /// A clone of the command connection, or `Unavailable`.
-    fn connection(&self) -> Result<MultiplexedConnection, BrokerError> {
+    fn connection(&self) -> Result<Commands, BrokerError> {
         lock(&self.shared.conn).clone().ok_or_else(|| {
             BrokerError::Unavailable(format!(
                 "not connected to Redis at {} (reconnecting)",
@@ -306,7 +355,7 @@ impl RedisBroker {
     }
 
     /// The other live nodes; forgets dead ones.
-    async fn others(&self, conn: &mut MultiplexedConnection) -> Result<Vec<String>, BrokerError> {
+    async fn others(&self, conn: &mut Commands) -> Result<Vec<String>, BrokerError> {
         let keys = &self.shared.keys;
         let nodes: Vec<String> = redis::cmd("SMEMBERS")
             .arg(keys.nodes())
@@ -316,14 +365,15 @@ impl RedisBroker {
         if nodes.is_empty() {
             return Ok(nodes);
         }
-        let mut pipe = redis::pipe();
-        for node in &nodes {
+        let alive: Vec<(bool,)> = per_node(conn, &nodes, |node| {
+            let mut pipe = redis::pipe();
             pipe.cmd("EXISTS").arg(keys.alive(node));
-        }
-        let alive: Vec<bool> = pipe.query_async(conn).await.map_err(backend)?;
+            pipe
+        })
+        .await?;
         let mut live = Vec::new();
         let mut dead = Vec::new();
-        for (node, alive) in nodes.into_iter().zip(alive) {
+        for (node, (alive,)) in nodes.into_iter().zip(alive) {
             if !alive {
                 dead.push(node);
             } else if node != keys.node {
@@ -402,28 +452,25 @@ impl Broker for RedisBroker {
                 return Ok(false);
             }
             let keys = &self.shared.keys;
-            let mut pipe = redis::pipe();
-            for node in &nodes {
-                pipe.cmd("HEXISTS").arg(keys.conns(node)).arg(id_or_name);
-            }
-            let has_id: Vec<bool> = pipe.query_async(&mut conn).await.map_err(backend)?;
-            let mut found = nodes
-                .iter()
-                .zip(has_id)
-                .find(|(_, has)| *has)
-                .map(|(node, _)| (node.clone(), id_or_name.to_owned()));
-            if found.is_none() {
+            let held: Vec<(bool, Option<String>)> = per_node(&conn, &nodes, |node| {
                 let mut pipe = redis::pipe();
-                for node in &nodes {
-                    pipe.cmd("HGET").arg(keys.names(node)).arg(id_or_name);
-                }
-                let ids: Vec<Option<String>> =
-                    pipe.query_async(&mut conn).await.map_err(backend)?;
-                found = nodes
-                    .iter()
-                    .zip(ids)
-                    .find_map(|(node, id)| id.map(|id| (node.clone(), id)));
-            }
+                pipe.cmd("HEXISTS").arg(keys.conns(node)).arg(id_or_name);
+                pipe.cmd("HGET").arg(keys.names(node)).arg(id_or_name);
+                pipe
+            })
+            .await?;
+            // An id first, then a name (as `Hub::connection` looks them up).
+            let found = nodes
+                .iter()
+                .zip(&held)
+                .find(|(_, (has_id, _))| *has_id)
+                .map(|(node, _)| (node.clone(), id_or_name.to_owned()))
+                .or_else(|| {
+                    nodes
+                        .iter()
+                        .zip(held)
+                        .find_map(|(node, (_, id))| id.map(|id| (node.clone(), id)))
+                });
             let Some((node, id)) = found else {
                 return Ok(false);
             };
@@ -431,7 +478,7 @@ impl Broker for RedisBroker {
             else {
                 return Ok(false);
             };
-            let receivers: i64 = redis::cmd("PUBLISH")
+            let receivers: i64 = redis::cmd(self.shared.publish_command())
                 .arg(keys.node_channel(&node))
                 .arg(&payload[..])
                 .query_async(&mut conn)
@@ -449,28 +496,36 @@ impl Broker for RedisBroker {
                 return Ok(Vec::new());
             }
             let keys = &self.shared.keys;
-            let mut pipe = redis::pipe();
-            for node in &nodes {
+            let lists: Vec<(Vec<String>,)> = per_node(&conn, &nodes, |node| {
+                let mut pipe = redis::pipe();
                 pipe.cmd("SMEMBERS").arg(keys.groups(node));
-            }
-            let lists: Vec<Vec<String>> = pipe.query_async(&mut conn).await.map_err(backend)?;
-            let pairs: Vec<(&String, String)> = nodes
-                .iter()
+                pipe
+            })
+            .await?;
+            let lists: Vec<Vec<String>> = lists.into_iter().map(|(groups,)| groups).collect();
+            // One pipeline per node (its keys share a slot), for the nodes with groups.
+            let with_groups: Vec<(String, Vec<String>)> = nodes
+                .into_iter()
                 .zip(lists)
-                .flat_map(|(node, groups)| groups.into_iter().map(move |g| (node, g)))
+                .filter(|(_, groups)| !groups.is_empty())
                 .collect();
-            if pairs.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut pipe = redis::pipe();
-            for (node, group) in &pairs {
-                pipe.cmd("SCARD").arg(keys.group(node, group));
-            }
-            let sizes: Vec<usize> = pipe.query_async(&mut conn).await.map_err(backend)?;
+            let queries = with_groups.iter().map(|(node, groups)| {
+                let mut conn = conn.clone();
+                let mut pipe = redis::pipe();
+                for group in groups {
+                    pipe.cmd("SCARD").arg(keys.group(node, group));
+                }
+                async move { pipe.query_async::<Vec<usize>>(&mut conn).await }
+            });
+            let sizes = futures_util::future::try_join_all(queries)
+                .await
+                .map_err(backend)?;
             let mut total: HashMap<String, usize> = HashMap::new();
-            for ((_, group), size) in pairs.into_iter().zip(sizes) {
-                if size > 0 {
-                    *total.entry(group).or_default() += size;
+            for ((_, groups), sizes) in with_groups.into_iter().zip(sizes) {
+                for (group, size) in groups.into_iter().zip(sizes) {
+                    if size > 0 {
+                        *total.entry(group).or_default() += size;
+                    }
                 }
             }
             Ok(total.into_iter().collect())
@@ -484,15 +539,16 @@ impl Broker for RedisBroker {
             if nodes.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut pipe = redis::pipe();
-            for node in &nodes {
+            let lists: Vec<(Vec<String>,)> = per_node(&conn, &nodes, |node| {
+                let mut pipe = redis::pipe();
                 pipe.cmd("SMEMBERS")
                     .arg(self.shared.keys.group(node, group));
-            }
-            let lists: Vec<Vec<String>> = pipe.query_async(&mut conn).await.map_err(backend)?;
+                pipe
+            })
+            .await?;
             Ok(lists
                 .into_iter()
-                .flatten()
+                .flat_map(|(ids,)| ids)
                 .map(ConnectionId::from)
                 .collect())
         })
@@ -510,18 +566,19 @@ impl Broker for RedisBroker {
                 return Ok(Vec::new());
             }
             let keys = &self.shared.keys;
-            let mut pipe = redis::pipe();
-            for node in &nodes {
-                pipe.cmd("HGETALL").arg(keys.conns(node));
-                pipe.cmd("HGETALL").arg(keys.names(node));
-                pipe.cmd("SMEMBERS").arg(keys.groups(node));
-            }
             type PerNode = (
                 HashMap<String, String>,
                 HashMap<String, String>,
                 Vec<String>,
             );
-            let found: Vec<PerNode> = pipe.query_async(&mut conn).await.map_err(backend)?;
+            let found: Vec<PerNode> = per_node(&conn, &nodes, |node| {
+                let mut pipe = redis::pipe();
+                pipe.cmd("HGETALL").arg(keys.conns(node));
+                pipe.cmd("HGETALL").arg(keys.names(node));
+                pipe.cmd("SMEMBERS").arg(keys.groups(node));
+                pipe
+            })
+            .await?;
             let mut summaries: HashMap<String, ConnectionSummary> = HashMap::new();
             let mut pairs = Vec::new();
             for (node, (conns, names, groups)) in nodes.iter().zip(found) {
@@ -536,13 +593,16 @@ impl Broker for RedisBroker {
                 pairs.extend(groups.into_iter().map(|group| (node, group)));
             }
             if !pairs.is_empty() {
-                let mut pipe = redis::pipe();
-                for (node, group) in &pairs {
+                let queries = pairs.iter().map(|(node, group)| {
+                    let mut conn = conn.clone();
+                    let mut pipe = redis::pipe();
                     pipe.cmd("SMEMBERS").arg(keys.group(node, group));
-                }
-                let members: Vec<Vec<String>> =
-                    pipe.query_async(&mut conn).await.map_err(backend)?;
-                for ((_, group), ids) in pairs.iter().zip(members) {
+                    async move { pipe.query_async::<(Vec<String>,)>(&mut conn).await }
+                });
+                let members = futures_util::future::try_join_all(queries)
+                    .await
+                    .map_err(backend)?;
+                for ((_, group), (ids,)) in pairs.iter().zip(members) {
                     for id in ids {
                         if let Some(summary) = summaries.get_mut(&id) {
                             summary.groups.push(group.clone());
@@ -561,15 +621,15 @@ impl Broker for RedisBroker {
             if nodes.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut pipe = redis::pipe();
-            for node in &nodes {
+            let maps: Vec<(HashMap<String, String>,)> = per_node(&conn, &nodes, |node| {
+                let mut pipe = redis::pipe();
                 pipe.cmd("HGETALL").arg(self.shared.keys.names(node));
-            }
-            let maps: Vec<HashMap<String, String>> =
-                pipe.query_async(&mut conn).await.map_err(backend)?;
+                pipe
+            })
+            .await?;
             Ok(maps
                 .into_iter()
-                .flatten()
+                .flat_map(|(names,)| names)
                 .map(|(name, id)| (name, ConnectionId::from(id)))
                 .collect())
         })
@@ -671,11 +731,7 @@ async fn run(shared: Arc<Shared>, node: Node, receivers: Receivers, mut mirror: 
                 match link.as_mut() {
                     None => node.record_publish_failures(count),
                     Some(l) => {
-                        let mut pipe = redis::pipe();
-                        for out in &batch {
-                            pipe.cmd("PUBLISH").arg(&out.channel).arg(&out.payload[..]).ignore();
-                        }
-                        if let Err(err) = pipe.query_async::<()>(&mut l.conn).await {
+                        if let Err(err) = publish_batch(&mut l.conn, &batch).await {
                             node.record_publish_failures(count);
                             lost(&shared, &node, &mut link, &err.to_string());
                             retry_at = Instant::now() + options.reconnect_min;
@@ -684,7 +740,7 @@ async fn run(shared: Arc<Shared>, node: Node, receivers: Receivers, mut mirror: 
                 }
             }
             msg = next_message(&mut link) => match msg {
-                Some(msg) => receive(&shared, &node, &msg),
+                Some((channel, payload)) => receive(&shared, &node, &channel, &payload),
                 None => {
                     lost(&shared, &node, &mut link, "the subscription connection closed");
                     retry_at = Instant::now() + options.reconnect_min;
@@ -739,12 +795,90 @@ async fn run(shared: Arc<Shared>, node: Node, receivers: Receivers, mut mirror: 
     tracing::debug!(node = %shared.node, "Redis broker task ended");
 }
 
-/// The next message of the subscription connection; pending while disconnected.
-async fn next_message(link: &mut Option<Link>) -> Option<redis::Msg> {
-    match link {
-        Some(link) => link.stream.next().await,
-        None => std::future::pending().await,
+/// The channel and payload of the next message published by a node; pending while
+/// disconnected, `None` when the connection is lost.
+async fn next_message(link: &mut Option<Link>) -> Option<(String, Bytes)> {
+    let Some(link) = link else {
+        return std::future::pending().await;
+    };
+    let msg = match &mut link.incoming {
+        Incoming::Single(stream) => stream.next().await?,
+        Incoming::Cluster(pushes) => loop {
+            let push = pushes.recv().await?;
+            if push.kind == PushKind::Disconnection {
+                return None;
+            }
+            // Subscription confirmations and the like are not messages.
+            if let Some(msg) = redis::Msg::from_push_info(push) {
+                break msg;
+            }
+        },
+    };
+    Some((
+        msg.get_channel_name().to_owned(),
+        Bytes::copy_from_slice(msg.get_payload_bytes()),
+    ))
+}
+
+/// Publishes a batch: one pipeline to one Redis; to a cluster, one pipeline per channel, to
+/// the shard of the channel. Either way, the messages of one channel keep their order.
+async fn publish_batch(conn: &mut Commands, batch: &[Outbound]) -> redis::RedisResult<()> {
+    match conn {
+        Commands::Single(_) => {
+            let mut pipe = redis::pipe();
+            for out in batch {
+                pipe.cmd("PUBLISH")
+                    .arg(&out.channel)
+                    .arg(&out.payload[..])
+                    .ignore();
+            }
+            pipe.query_async::<()>(conn).await
+        }
+        Commands::Cluster(_) => {
+            // One pipeline per channel (a channel is one slot), in the order of the batch;
+            // channels on different shards go concurrently.
+            let mut channels: Vec<(&str, Pipeline)> = Vec::new();
+            for out in batch {
+                let index = match channels.iter().position(|(c, _)| *c == out.channel) {
+                    Some(index) => index,
+                    None => {
+                        channels.push((&out.channel, redis::pipe()));
+                        channels.len() - 1
+                    }
+                };
+                channels[index]
+                    .1
+                    .cmd("SPUBLISH")
+                    .arg(&out.channel)
+                    .arg(&out.payload[..])
+                    .ignore();
+            }
+            let publishes = channels.into_iter().map(|(_, pipe)| {
+                let mut conn = conn.clone();
+                async move { pipe.query_async::<()>(&mut conn).await }
+            });
+            futures_util::future::try_join_all(publishes)
+                .await
+                .map(drop)
+        }
     }
+}
+
+/// Runs the pipeline `pipe(node)` for each node, concurrently (in a cluster, each node's keys
+/// share a slot, so that each pipeline goes to one shard).
+async fn per_node<T: redis::FromRedisValue>(
+    conn: &Commands,
+    nodes: &[String],
+    pipe: impl Fn(&str) -> Pipeline,
+) -> Result<Vec<T>, BrokerError> {
+    let queries = nodes.iter().map(|node| {
+        let mut conn = conn.clone();
+        let pipe = pipe(node);
+        async move { pipe.query_async::<T>(&mut conn).await }
+    });
+    futures_util::future::try_join_all(queries)
+        .await
+        .map_err(backend)
 }
 
 fn lost(shared: &Shared, node: &Node, link: &mut Option<Link>, err: &str) {
@@ -756,46 +890,92 @@ fn lost(shared: &Shared, node: &Node, link: &mut Option<Link>, err: &str) {
 }
 
 /// Delivers a message published by another node.
-fn receive(shared: &Shared, node: &Node, msg: &redis::Msg) {
-    let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-    match envelope::decode(&payload) {
+fn receive(shared: &Shared, node: &Node, channel: &str, payload: &Bytes) {
+    match envelope::decode(payload) {
         Ok(envelope) if envelope.origin == shared.node => {}
         Ok(envelope) => {
             node.record_received();
             node.deliver(&envelope.target, &envelope.message);
         }
         Err(err) => tracing::warn!(
-            channel = msg.get_channel_name(),
+            channel,
             %err,
             "dropped a message from Redis that is not a wskit envelope"
         ),
     }
 }
 
-async fn command_connection(shared: &Shared) -> Fallible<MultiplexedConnection> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(shared.options.connect_timeout))
-        .set_response_timeout(Some(shared.options.response_timeout));
-    shared
-        .client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(|err| err.to_string())
+async fn command_connection(shared: &Shared) -> Fallible<Commands> {
+    let options = &shared.options;
+    match &shared.client {
+        Backend::Single(client) => {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(options.connect_timeout))
+                .set_response_timeout(Some(options.response_timeout));
+            client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map(Commands::Single)
+                .map_err(|err| err.to_string())
+        }
+        Backend::Cluster(url) => {
+            let (conn, _pushes) = cluster_connection(url, options).await?;
+            Ok(Commands::Cluster(conn))
+        }
+    }
 }
 
-/// Connects both connections, subscribes to every channel the node needs and registers the
-/// node's connections, groups and names again (replacing what Redis held for it).
+/// A cluster connection speaking RESP3, with the channel of the messages it is pushed.
+async fn cluster_connection(
+    url: &str,
+    options: &RedisOptions,
+) -> Fallible<(ClusterConnection, mpsc::UnboundedReceiver<PushInfo>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = ClusterClientBuilder::new(vec![url])
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .push_sender(tx)
+        .connection_timeout(options.connect_timeout)
+        .response_timeout(options.response_timeout)
+        // Our own loop reconnects with backoff; a command fails fast instead.
+        .retries(1)
+        .build()
+        .map_err(|err| err.to_string())?;
+    let conn = tokio::time::timeout(options.connect_timeout, client.get_async_connection())
+        .await
+        .map_err(|_| "connecting timed out".to_owned())?
+        .map_err(|err| err.to_string())?;
+    Ok((conn, rx))
+}
+
+/// Connects, subscribes to every channel the node needs and registers the node's
+/// connections, groups and names again (replacing what Redis held for it).
 async fn establish(shared: &Shared, mirror: &Mirror) -> Fallible<Link> {
-    let conn = command_connection(shared).await?;
-    let pubsub = tokio::time::timeout(
-        shared.options.connect_timeout,
-        shared.client.get_async_pubsub(),
-    )
-    .await
-    .map_err(|_| "connecting timed out".to_owned())?
-    .map_err(|err| err.to_string())?;
-    let (sink, stream) = pubsub.split();
-    let mut link = Link { conn, sink, stream };
+    let mut link = match &shared.client {
+        Backend::Single(client) => {
+            let Commands::Single(conn) = command_connection(shared).await? else {
+                unreachable!("a single Redis gives a single connection");
+            };
+            let pubsub =
+                tokio::time::timeout(shared.options.connect_timeout, client.get_async_pubsub())
+                    .await
+                    .map_err(|_| "connecting timed out".to_owned())?
+                    .map_err(|err| err.to_string())?;
+            let (sink, stream) = pubsub.split();
+            Link {
+                conn: Commands::Single(conn),
+                subscriber: Subscriber::Single(sink),
+                incoming: Incoming::Single(stream),
+            }
+        }
+        Backend::Cluster(url) => {
+            let (conn, pushes) = cluster_connection(url, &shared.options).await?;
+            Link {
+                conn: Commands::Cluster(conn.clone()),
+                subscriber: Subscriber::Cluster(conn),
+                incoming: Incoming::Cluster(pushes),
+            }
+        }
+    };
     let keys = &shared.keys;
     let mut channels = vec![keys.node_channel(&keys.node), keys.all_channel()];
     channels.extend(
@@ -806,21 +986,36 @@ async fn establish(shared: &Shared, mirror: &Mirror) -> Fallible<Link> {
     );
     channels.extend(mirror.groups.keys().map(|group| keys.group_channel(group)));
     for channel in channels {
-        subscription(&mut link.sink, shared, Subscription::Subscribe(channel)).await?;
+        subscription(
+            &mut link.subscriber,
+            shared,
+            Subscription::Subscribe(channel),
+        )
+        .await?;
     }
     register(&mut link.conn, shared, mirror).await?;
     Ok(link)
 }
 
 async fn subscription(
-    sink: &mut PubSubSink,
+    subscriber: &mut Subscriber,
     shared: &Shared,
     change: Subscription,
 ) -> Fallible<()> {
     let request = async {
-        match change {
-            Subscription::Subscribe(channel) => sink.subscribe(channel).await,
-            Subscription::Unsubscribe(channel) => sink.unsubscribe(channel).await,
+        match (subscriber, change) {
+            (Subscriber::Single(sink), Subscription::Subscribe(channel)) => {
+                sink.subscribe(channel).await
+            }
+            (Subscriber::Single(sink), Subscription::Unsubscribe(channel)) => {
+                sink.unsubscribe(channel).await
+            }
+            (Subscriber::Cluster(conn), Subscription::Subscribe(channel)) => {
+                conn.ssubscribe(channel).await
+            }
+            (Subscriber::Cluster(conn), Subscription::Unsubscribe(channel)) => {
+                conn.sunsubscribe(channel).await
+            }
         }
     };
     tokio::time::timeout(shared.options.response_timeout, request)
@@ -830,11 +1025,7 @@ async fn subscription(
 }
 
 /// Replaces whatever Redis holds for this node with the mirror.
-async fn register(
-    conn: &mut MultiplexedConnection,
-    shared: &Shared,
-    mirror: &Mirror,
-) -> Fallible<()> {
+async fn register(conn: &mut Commands, shared: &Shared, mirror: &Mirror) -> Fallible<()> {
     let keys = &shared.keys;
     let node = &keys.node;
     let old_groups: Vec<String> = redis::cmd("SMEMBERS")
@@ -879,6 +1070,17 @@ async fn register(
     add_heartbeat(&mut pipe, shared, mirror);
     pipe.query_async::<()>(conn)
         .await
+        .map_err(|err| err.to_string())?;
+    list_node(conn, shared).await
+}
+
+/// Lists this node in `P:nodes` (a key of another slot than the node's own keys).
+async fn list_node(conn: &mut Commands, shared: &Shared) -> Fallible<()> {
+    redis::cmd("SADD")
+        .arg(shared.keys.nodes())
+        .arg(&shared.keys.node)
+        .query_async::<()>(conn)
+        .await
         .map_err(|err| err.to_string())
 }
 
@@ -890,14 +1092,15 @@ async fn beat(link: &mut Link, shared: &Shared, mirror: &Mirror) -> Fallible<()>
     pipe.query_async::<()>(&mut link.conn)
         .await
         .map_err(|err| err.to_string())?;
-    tokio::time::timeout(
-        shared.options.response_timeout,
-        link.sink.ping::<redis::Value>(),
-    )
-    .await
-    .map_err(|_| "the subscription connection did not answer PING in time".to_owned())?
-    .map(drop)
-    .map_err(|err| err.to_string())
+    list_node(&mut link.conn, shared).await?;
+    // In a cluster, subscriptions ride on the command connection checked above.
+    if let Subscriber::Single(sink) = &mut link.subscriber {
+        tokio::time::timeout(shared.options.response_timeout, sink.ping::<Value>())
+            .await
+            .map_err(|_| "the subscription connection did not answer PING in time".to_owned())?
+            .map_err(|err| err.to_string())?;
+    }
+    Ok(())
 }
 
 fn add_heartbeat(pipe: &mut Pipeline, shared: &Shared, mirror: &Mirror) {
@@ -910,7 +1113,6 @@ fn add_heartbeat(pipe: &mut Pipeline, shared: &Shared, mirror: &Mirror) {
         .arg("PX")
         .arg(ttl)
         .ignore();
-    pipe.cmd("SADD").arg(keys.nodes()).arg(node).ignore();
     for key in [keys.conns(node), keys.groups(node), keys.names(node)] {
         pipe.cmd("PEXPIRE").arg(key).arg(ttl).ignore();
     }
@@ -932,7 +1134,7 @@ async fn write_changes(
     subscriptions: Vec<Subscription>,
 ) -> Fallible<()> {
     for change in subscriptions {
-        subscription(&mut link.sink, shared, change).await?;
+        subscription(&mut link.subscriber, shared, change).await?;
     }
     let keys = &shared.keys;
     let node = &keys.node;
@@ -1013,14 +1215,61 @@ async fn leave(link: &mut Link, shared: &Shared, mirror: &Mirror) -> Fallible<()
         .arg(keys.groups(node))
         .arg(keys.names(node))
         .ignore();
-    pipe.cmd("SREM").arg(keys.nodes()).arg(node).ignore();
     pipe.query_async::<()>(&mut link.conn)
+        .await
+        .map_err(|err| err.to_string())?;
+    redis::cmd("SREM")
+        .arg(keys.nodes())
+        .arg(node)
+        .query_async::<()>(&mut link.conn)
         .await
         .map_err(|err| err.to_string())
 }
 
 fn ttl_ms(shared: &Shared) -> u64 {
     u64::try_from(shared.options.node_ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+// ===== impl Shared =====
+
+impl Shared {
+    /// `PUBLISH`, or `SPUBLISH` on a cluster.
+    fn publish_command(&self) -> &'static str {
+        match self.client {
+            Backend::Single(_) => "PUBLISH",
+            Backend::Cluster(_) => "SPUBLISH",
+        }
+    }
+}
+
+// ===== impl Commands =====
+
+impl ConnectionLike for Commands {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(cmd, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
 }
 
 // ===== impl Mirror =====
@@ -1080,24 +1329,27 @@ impl Keys {
         format!("{}:nodes", self.prefix)
     }
 
+    // A node's keys share the hash tag `{P:node:ID}`, hence one slot of a Redis Cluster, so
+    // that a pipeline of them goes to one shard.
+
     fn alive(&self, node: &str) -> String {
-        format!("{}:node:{node}", self.prefix)
+        format!("{{{}:node:{node}}}", self.prefix)
     }
 
     fn conns(&self, node: &str) -> String {
-        format!("{}:node:{node}:conns", self.prefix)
+        format!("{{{}:node:{node}}}:conns", self.prefix)
     }
 
     fn groups(&self, node: &str) -> String {
-        format!("{}:node:{node}:groups", self.prefix)
+        format!("{{{}:node:{node}}}:groups", self.prefix)
     }
 
     fn group(&self, node: &str, group: &str) -> String {
-        format!("{}:node:{node}:group:{group}", self.prefix)
+        format!("{{{}:node:{node}}}:group:{group}", self.prefix)
     }
 
     fn names(&self, node: &str) -> String {
-        format!("{}:node:{node}:names", self.prefix)
+        format!("{{{}:node:{node}}}:names", self.prefix)
     }
 
     fn service_channel(&self, path: &str) -> String {
