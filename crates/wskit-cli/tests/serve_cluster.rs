@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::*;
-use wskit_support::redis_server::RedisServer;
+use wskit_support::redis_server::{RedisCluster, RedisServer};
 
 /// Polls for what has no event (Redis registrations, reconnections), up to this long.
 const EVENTUALLY: Duration = Duration::from_secs(20);
@@ -266,4 +266,42 @@ fn an_unreachable_redis_stops_the_start_with_an_error_naming_it() {
         !output.status.success() && stderr.contains("redis: invalid URL \"localhost:6379\""),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn nodes_on_a_redis_cluster_use_sharded_pub_sub() {
+    let cluster = RedisCluster::start(3);
+    let url = cluster.url();
+    let args = [
+        "--redis",
+        &url,
+        "--redis-cluster",
+        "--heartbeat-interval",
+        "off",
+    ];
+    let a = Server::start(&args);
+    let b = Server::start(&args);
+    let mut on_a = Client::connect(&a).await;
+    let mut on_b = Client::connect(&b).await;
+    for group in ["north", "south", "east", "west"] {
+        for client in [&mut on_a, &mut on_b] {
+            let ack = client
+                .call(json!({"type": "join", "group": group, "ref": 1}))
+                .await;
+            assert_eq!(ack["type"], "ack", "{ack}");
+        }
+    }
+    let expected = json!({"east": 2, "north": 2, "south": 2, "west": 2});
+    assert_eq!(groups(&a).await, (expected, false));
+    for group in ["north", "south", "east", "west"] {
+        let path = format!("/api/groups/{group}/messages");
+        assert_eq!(post(&a, &path, json!({"data": group})).await.status, 200);
+        assert_eq!(on_b.recv().await["data"], group);
+        assert_eq!(on_a.recv().await["data"], group);
+    }
+    let answer = on_b
+        .call(json!({"type": "publish", "group": "north", "data": "from b", "ref": 2}))
+        .await;
+    assert_eq!(answer["data"], "from b");
+    assert_eq!(on_a.recv().await["data"], "from b");
 }

@@ -105,6 +105,19 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_REDIS", value_name = "URL", hide_env_values = true)]
     redis: Option<String>,
 
+    /// The --redis URL is a node of a Redis Cluster (7.0 or later): the other shards are
+    /// discovered, and messages go through sharded pub/sub (SPUBLISH/SSUBSCRIBE), each channel
+    /// through the shard of its slot. `--redis-cluster` alone means true. Default: false.
+    #[arg(
+        long,
+        env = "WSKIT_REDIS_CLUSTER",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    redis_cluster: Option<bool>,
+
     /// Prefix of the Redis keys and channels, so that several clusters can share one Redis.
     /// Default: wskit.
     #[arg(long, env = "WSKIT_REDIS_PREFIX", value_name = "PREFIX")]
@@ -171,6 +184,7 @@ pub(crate) struct Config {
     pub(crate) drain_timeout: Duration,
     /// The Redis URL, to run as one node of a cluster.
     pub(crate) redis: Option<String>,
+    pub(crate) redis_cluster: bool,
     pub(crate) redis_prefix: String,
     pub(crate) redis_node_ttl: Duration,
 }
@@ -205,6 +219,11 @@ impl Config {
                 );
             }
         }
+        if layer.redis_cluster == Some(true) && layer.redis.is_none() {
+            bail!(
+                "redis_cluster is set but redis is not: give the URL of a cluster node (--redis)"
+            );
+        }
         if layer.redis_prefix.as_deref() == Some("") {
             bail!("redis_prefix is empty: give a prefix, or leave it unset (default wskit)");
         }
@@ -238,6 +257,7 @@ impl Config {
                 .unwrap_or(defaults.handshake_timeout),
             drain_timeout: layer.drain_timeout.unwrap_or(defaults.drain_timeout),
             redis: layer.redis,
+            redis_cluster: layer.redis_cluster.unwrap_or(defaults.redis_cluster),
             redis_prefix: layer.redis_prefix.unwrap_or(defaults.redis_prefix),
             redis_node_ttl: layer.redis_node_ttl.unwrap_or(defaults.redis_node_ttl),
         })
@@ -293,6 +313,7 @@ impl Config {
         if let Some(url) = &self.redis {
             let _ = writeln!(out, "redis = {:?}", redacted(url));
         }
+        let _ = writeln!(out, "redis_cluster = {}", self.redis_cluster);
         let _ = writeln!(out, "redis_prefix = {:?}", self.redis_prefix);
         let ttl = fmt_duration(self.redis_node_ttl);
         let _ = writeln!(out, "redis_node_ttl = \"{ttl}\"");
@@ -316,6 +337,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             redis: None,
+            redis_cluster: false,
             redis_prefix: "wskit".to_owned(),
             redis_node_ttl: Duration::from_secs(15),
         }
@@ -351,6 +373,7 @@ struct Layer {
     handshake_timeout: Option<Duration>,
     drain_timeout: Option<Duration>,
     redis: Option<String>,
+    redis_cluster: Option<bool>,
     redis_prefix: Option<String>,
     redis_node_ttl: Option<Duration>,
 }
@@ -373,6 +396,7 @@ impl Layer {
             handshake_timeout: self.handshake_timeout.or(other.handshake_timeout),
             drain_timeout: self.drain_timeout.or(other.drain_timeout),
             redis: self.redis.or(other.redis),
+            redis_cluster: self.redis_cluster.or(other.redis_cluster),
             redis_prefix: self.redis_prefix.or(other.redis_prefix),
             redis_node_ttl: self.redis_node_ttl.or(other.redis_node_ttl),
         }
@@ -396,6 +420,7 @@ impl ServeArgs {
             handshake_timeout: self.handshake_timeout,
             drain_timeout: self.drain_timeout,
             redis: self.redis.clone(),
+            redis_cluster: self.redis_cluster,
             redis_prefix: self.redis_prefix.clone(),
             redis_node_ttl: self.redis_node_ttl,
         }
@@ -418,6 +443,7 @@ const FIELDS: &[&str] = &[
     "handshake_timeout",
     "drain_timeout",
     "redis",
+    "redis_cluster",
     "redis_prefix",
     "redis_node_ttl",
 ];
@@ -454,6 +480,14 @@ fn read_file(path: &Path) -> anyhow::Result<Layer> {
             }
             "drain_timeout" => layer.drain_timeout = Some(parse_duration(text()?).map_err(at)?),
             "redis" => layer.redis = Some(text()?.to_owned()),
+            "redis_cluster" => {
+                layer.redis_cluster = Some(value.as_bool().ok_or_else(|| {
+                    at(format!(
+                        "expected true or false, found {}",
+                        value.type_str()
+                    ))
+                })?);
+            }
             "redis_prefix" => layer.redis_prefix = Some(text()?.to_owned()),
             "redis_node_ttl" => {
                 layer.redis_node_ttl = Some(parse_duration(text()?).map_err(at)?);
@@ -698,6 +732,28 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with("redis: invalid URL") && !err.contains("pw"),
+            "{err}"
+        );
+        let cluster = file("redis = \"redis://127.0.0.1:7000\"\nredis_cluster = true").unwrap();
+        assert!(
+            Config::merge(Layer::default(), cluster)
+                .unwrap()
+                .redis_cluster
+        );
+        let err = file("redis_cluster = \"yes\"").err().unwrap().to_string();
+        assert!(
+            err.contains("field redis_cluster: expected true or false"),
+            "{err}"
+        );
+        let alone = Layer {
+            redis_cluster: Some(true),
+            ..Layer::default()
+        };
+        let err = Config::merge(alone, Layer::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("redis_cluster is set but redis is not"),
             "{err}"
         );
         let err = file("redis_node_ttl = \"soon\"").err().unwrap().to_string();

@@ -82,6 +82,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let broker = match &config.redis {
         Some(url) => {
             let options = RedisOptions::default()
+                .cluster(config.redis_cluster)
                 .prefix(config.redis_prefix.clone())
                 .node_ttl(config.redis_node_ttl);
             let broker = RedisBroker::connect(url, options).await.with_context(|| {
@@ -130,8 +131,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         if let (Some(broker), Some(url)) = (&broker, &config.redis) {
             writeln!(
                 stdout,
-                "wskit serve: node {} of the cluster on Redis {} (prefix {})",
+                "wskit serve: node {} of the cluster on {} {} (prefix {})",
                 broker.node(),
+                if config.redis_cluster {
+                    "the Redis Cluster of"
+                } else {
+                    "Redis"
+                },
                 config::redacted(url),
                 config.redis_prefix
             )?;
