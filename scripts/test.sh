@@ -95,9 +95,10 @@ else
     echo "tests/peers/package.json not there yet: no npm install"
 fi
 
-# redis-server for the multi-node tests, which start their own servers on free loopback ports.
-# Installed only when missing, with no service started (policy-rc.d refuses it) nor enabled.
-if ! command -v redis-server >/dev/null; then
+# redis-server (and redis-cli, from its dependency redis-tools) for the multi-node tests, which
+# start their own servers and clusters on free loopback ports. Installed only when missing, with
+# no service started (policy-rc.d refuses it) nor enabled.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
     echo "installing redis-server (apt)"
     policy_added=
     if [ ! -e /usr/sbin/policy-rc.d ]; then
