@@ -67,6 +67,9 @@
 //!
 //! [`Connection::send`] queues the message before it returns `Ok`; dropping it while it waits
 //! for room (under [`Backpressure::Wait`]) sends nothing. [`EventStream::recv`] is cancel safe.
+//! Dropping [`Hub::cluster_send`] or [`Hub::cluster_close`] before it resolves may or may not
+//! deliver the message (it is sent by then or not at all, never twice); the cluster queries
+//! (`cluster_groups` and the others) are read-only and cancel safe.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]

@@ -15,6 +15,9 @@
 //! | [`Hub::cluster_close`] (async) | the connection, if here | the node holding the id or name |
 //! | [`Hub::cluster_groups`], [`Hub::cluster_members`], [`Hub::cluster_names`], [`Hub::cluster_connections`] (async) | this node | every live node |
 //!
+//! [`Hub::cluster_flush`] waits until the joins, leaves and names made so far are visible to
+//! every node (and this node receives the groups it joined).
+//!
 //! The [`Delivery`] a fan-out returns counts the local connections only; other nodes deliver
 //! on their own. Queries merge this node's registry (always current) with what the other nodes
 //! registered in the broker.

@@ -2,8 +2,9 @@
 //! connections, groups and names in Redis keys that expire with the node (the layout is in
 //! the [`broker`](super) module docs).
 //!
-//! One task per node owns the Redis connections: a multiplexed one for commands and one for
-//! subscriptions. The hub talks to it through two channels: registry changes (unbounded, in
+//! One task per node owns the Redis connections: with one Redis, a multiplexed connection for
+//! commands and a RESP2 pub/sub connection; with a Redis Cluster ([`RedisOptions::cluster`]),
+//! one RESP3 cluster connection for both, its pushed messages arriving on a channel. The hub talks to it through two channels: registry changes (unbounded, in
 //! order, small) and messages to publish (bounded by [`RedisOptions::max_pending`]: a full
 //! queue drops and counts instead of making a fan-out wait). The task keeps a mirror of the
 //! local registry, built from the changes, so that after a reconnection it can subscribe and
