@@ -160,39 +160,10 @@ impl RedisCluster {
         };
         while cluster.ports.len() < shards {
             let port = cluster_port();
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes"])
-                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .arg("--dir")
-                .arg(&cluster.dir)
-                .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("run redis-server (install it with scripts/test.sh)");
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + START_LIMIT;
-            let started = loop {
-                if ping(addr) {
-                    break true;
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    // The port was taken meanwhile: try another.
-                    break false;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server {port} did not start"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            if started {
+            // Another process may take the port meanwhile: then try another.
+            if let Some(child) = cluster.spawn_shard(port) {
                 cluster.children.push(child);
                 cluster.ports.push(port);
-            } else {
-                let _ = child.wait();
             }
         }
         let nodes: Vec<String> = cluster
@@ -211,15 +182,79 @@ impl RedisCluster {
             .status()
             .expect("run redis-cli (installed with redis-server)");
         assert!(status.success(), "redis-cli --cluster create failed");
+        cluster.wait_ok();
+        cluster
+    }
+
+    /// Kills shard `index` (like a crash).
+    pub fn kill(&mut self, index: usize) {
+        let _ = self.children[index].kill();
+        let _ = self.children[index].wait();
+    }
+
+    /// Starts shard `index` again (same port, same cluster configuration file) and waits
+    /// until the whole cluster reports `cluster_state:ok`.
+    ///
+    /// # Panics
+    /// When it does not come back.
+    pub fn restart(&mut self, index: usize) {
+        self.kill(index);
+        let port = self.ports[index];
         let deadline = Instant::now() + START_LIMIT;
-        for port in &cluster.ports {
+        let child = loop {
+            if let Some(child) = self.spawn_shard(port) {
+                break child;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server {port} did not restart"
+            );
+        };
+        self.children[index] = child;
+        self.wait_ok();
+    }
+
+    /// Starts a cluster-mode server on `port`; `None` if it exits before answering.
+    fn spawn_shard(&self, port: u16) -> Option<Child> {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes"])
+            .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run redis-server (install it with scripts/test.sh)");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            if ping(addr) {
+                return Some(child);
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                return None;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server {port} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until every shard reports `cluster_state:ok`.
+    fn wait_ok(&self) {
+        let deadline = Instant::now() + START_LIMIT;
+        for port in &self.ports {
             // The nodes agree on the slots through their bus: no event to wait on, so poll.
             while !cluster_ok(*port) {
-                assert!(Instant::now() < deadline, "the Redis Cluster did not form");
+                assert!(Instant::now() < deadline, "the Redis Cluster is not ok");
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        cluster
     }
 
     /// `redis://127.0.0.1:PORT` of the first shard (clients discover the others).
