@@ -344,7 +344,8 @@ impl Hub {
     /// with permessage-deflate, connections that compress each message on its own
     /// (`DeflateConfig::server_no_context_takeover(true)` in the service's config) share one
     /// compressed frame too, while the others compress it each. Never waits: a connection
-    /// whose queue is full gets its backpressure policy.
+    /// whose queue is full gets its backpressure policy. With a [broker](crate::broker), the
+    /// other nodes' connections of `path` get it too (the [`Delivery`] counts this node's).
     #[doc(alias = "broadcastText")]
     pub fn broadcast(&self, path: &str, msg: Message) -> Delivery {
         let Some(encoded) = EncodedMessage::new(&msg) else {
@@ -356,7 +357,8 @@ impl Hub {
         fan_out(&registry, ids, &encoded)
     }
 
-    /// Sends `msg` to every open connection of every service.
+    /// Sends `msg` to every open connection of every service (of every node, with a
+    /// [broker](crate::broker)).
     pub fn broadcast_all(&self, msg: Message) -> Delivery {
         let Some(encoded) = EncodedMessage::new(&msg) else {
             return Delivery::default();
@@ -366,7 +368,8 @@ impl Hub {
         fan_out(&registry, registry.conns.keys(), &encoded)
     }
 
-    /// Sends `msg` to one connection, by id or stored name, without waiting.
+    /// Sends `msg` to one connection of this node, by id or stored name, without waiting
+    /// ([`cluster_send`](Self::cluster_send) also reaches other nodes).
     ///
     /// # Errors
     /// [`SendError::NotFound`] when no connection has that id or name, else as
@@ -451,6 +454,8 @@ impl Hub {
     }
 
     /// Sends `msg` to every member of `group` (Ballerina's `pushTextToGroup`), encoded once.
+    /// With a [broker](crate::broker), the members on other nodes get it too (one publish,
+    /// whatever their number; the [`Delivery`] counts this node's).
     #[doc(alias = "pushTextToGroup")]
     pub fn send_to_group(&self, group: &str, msg: Message) -> Delivery {
         let Some(encoded) = EncodedMessage::new(&msg) else {
