@@ -132,9 +132,10 @@ pub type BrokerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BrokerError
 
 /// A message bus between the nodes of a cluster. See the [module docs](self).
 ///
-/// Implementations must never block or wait in [`publish`](Self::publish) or
-/// [`changed`](Self::changed): the hub calls them while it holds its registry lock, so that
-/// the broker sees changes in the order they happened.
+/// Implementations must never block or wait in [`attach`](Self::attach),
+/// [`publish`](Self::publish) or [`changed`](Self::changed), nor call the hub from them: the
+/// hub calls them while it holds its registry lock, so that the broker sees changes in the
+/// order they happened (hand the work to a task, as `RedisBroker` does).
 ///
 /// # Example
 /// A broker that logs what a real one would send to other nodes:
