@@ -159,13 +159,26 @@ async fn ws_and_the_api_work_across_two_nodes() {
         "{stats}"
     );
 
+    // A group removed through B's API is gone on every node; its members stay connected.
+    let response = http(b.addr, "DELETE", "/api/groups/room", None, None).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.json(), json!({"group": "room", "removed": 2}));
+    eventually("the group is gone on A too", || async {
+        groups(&a).await == (json!({}), false)
+    })
+    .await;
+    let answer = on_a
+        .call(json!({"type": "publish", "group": "room", "data": 0, "ref": 8}))
+        .await;
+    assert_eq!(answer["code"], "not_member", "{answer}");
+
     // Listings and closes across nodes.
     let listing = http(a.addr, "GET", "/api/connections", None, None)
         .await
         .json();
     let connections = listing["connections"].as_array().expect("a list");
     assert_eq!(connections.len(), 2, "{listing}");
-    let bob = json!({"id": on_b.id, "path": "/ws", "name": "bob", "groups": ["room"]});
+    let bob = json!({"id": on_b.id, "path": "/ws", "name": "bob", "groups": []});
     assert!(connections.contains(&bob), "{listing}");
     let body = r#"{"code": 4001, "reason": "moved"}"#;
     let response = http(a.addr, "DELETE", "/api/connections/bob", None, Some(body)).await;

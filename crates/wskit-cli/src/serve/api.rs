@@ -205,12 +205,14 @@ async fn delete_group(
     State(state): State<AppState>,
     Path(group): Path<String>,
 ) -> Result<Response, ApiError> {
-    match state.hub.remove_group(&group) {
-        Some(members) => Ok(json(
+    // On every node with --redis.
+    match state.hub.cluster_remove_group(&group).await {
+        Ok(Some(members)) => Ok(json(
             StatusCode::OK,
             &json!({"group": group, "removed": members}),
         )),
-        None => Err(no_group(&group)),
+        Ok(None) => Err(no_group(&group)),
+        Err(err) => Err(unavailable(&err)),
     }
 }
 

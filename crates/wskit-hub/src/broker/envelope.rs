@@ -54,8 +54,9 @@ pub(crate) fn encode(origin: NodeId, target: &Target, message: &Message) -> Opti
     let (opcode, payload) = match message {
         Message::Text(text) => (TEXT, &text.as_bytes()[..]),
         Message::Binary(data) => (BINARY, &data[..]),
-        // A close travels only to one connection: it closes it, with its code and reason.
-        Message::Close(frame) if matches!(target, Target::Connection(_)) => {
+        // A close to a connection closes it, with its code and reason; to a group, it removes
+        // the group (its members stay connected).
+        Message::Close(frame) if matches!(target, Target::Connection(_) | Target::Group(_)) => {
             let (code, reason) = frame.as_ref().map_or((1000, &[][..]), |f| {
                 (u16::from(f.code), &f.reason.as_bytes()[..])
             });
@@ -166,7 +167,9 @@ mod tests {
             decode(&plain).unwrap().message,
             Message::Close(Some(wskit::CloseFrame::new(wskit::CloseCode::NORMAL, "")))
         );
-        assert_eq!(encode(origin, &Target::Group("g".into()), &close), None);
+        assert_eq!(encode(origin, &Target::All, &close), None);
+        let dissolve = encode(origin, &Target::Group("g".into()), &Message::Close(None)).unwrap();
+        assert!(decode(&dissolve).unwrap().message.is_close());
     }
 
     #[test]

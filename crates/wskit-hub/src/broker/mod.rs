@@ -13,6 +13,7 @@
 //! | [`Hub::send_to_group`] | local members | every node's members |
 //! | [`Hub::cluster_send`] (async) | the connection, if here | the node holding the id or name |
 //! | [`Hub::cluster_close`] (async) | the connection, if here | the node holding the id or name |
+//! | [`Hub::cluster_remove_group`] (async) | the group's local members | every node's members |
 //! | [`Hub::cluster_groups`], [`Hub::cluster_members`], [`Hub::cluster_names`], [`Hub::cluster_connections`] (async) | this node | every live node |
 //!
 //! [`Hub::cluster_flush`] waits until the joins, leaves and names made so far are visible to
@@ -78,7 +79,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | version: `0x01` |
-//! | 1 | 1 | opcode: `0x01` text, `0x02` binary, `0x08` close (to a connection: the payload is a 2-byte code and the reason, as in RFC 6455 §5.5.1) |
+//! | 1 | 1 | opcode: `0x01` text, `0x02` binary, `0x08` close (to a connection: the payload is a 2-byte code and the reason, as in RFC 6455 §5.5.1; to a group: the group is removed, its members stay connected) |
 //! | 2 | 16 | origin node id (a node skips its own publishes) |
 //! | 18 | 1 | target kind: `0x00` service path, `0x01` all, `0x02` group, `0x03` connection id |
 //! | 19 | 2 | target length `L` |
@@ -589,6 +590,29 @@ impl Hub {
         }
     }
 
+    /// Removes `group` on every node (its members stay connected). Returns how many members
+    /// it had on all the nodes, or `None` if it had none.
+    ///
+    /// # Errors
+    /// As [`cluster_groups`](Self::cluster_groups): then nothing is removed.
+    ///
+    /// # Example
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let hub = wskit_hub::Hub::new();
+    /// assert_eq!(hub.cluster_remove_group("lobby").await.unwrap(), None);
+    /// # }
+    /// ```
+    pub async fn cluster_remove_group(&self, group: &str) -> Result<Option<usize>, BrokerError> {
+        let members = self.cluster_members(group).await?.len();
+        let local = self.remove_group(group);
+        if let Some(broker) = self.broker() {
+            // Through the publish queue: after the messages already sent to the group.
+            broker.publish(&Target::Group(group.to_owned()), &Message::Close(None));
+        }
+        Ok((members > 0).then_some(members.max(local.unwrap_or_default())))
+    }
+
     fn broker(&self) -> Option<Arc<dyn Broker>> {
         crate::hub::read(&self.inner_arc().registry).broker.clone()
     }
@@ -628,11 +652,19 @@ fn snapshot(registry: &Registry) -> Snapshot {
 impl Node {
     /// Delivers a message from another node to the local connections `target` addresses,
     /// without publishing it again. Returns how many connections it reached (none once the
-    /// hub is gone). A close message to a connection closes it with its code and reason.
+    /// hub is gone). A close message to a connection closes it with its code and reason; to a
+    /// group, it removes the group (its members stay connected).
     pub fn deliver(&self, target: &Target, msg: &Message) -> Delivery {
         let Some(inner) = self.inner.upgrade() else {
             return Delivery::default();
         };
+        if let (Target::Group(group), Message::Close(_)) = (target, msg) {
+            let removed = crate::hub::write(&inner.registry).remove_group(group);
+            return Delivery {
+                delivered: removed.unwrap_or_default(),
+                dropped: 0,
+            };
+        }
         let registry = crate::hub::read(&inner.registry);
         if let Target::Connection(id) = target {
             let mut delivery = Delivery::default();
