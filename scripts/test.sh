@@ -58,7 +58,7 @@ hash_files() {
 }
 
 # ---------------------------------------------------------------------------
-step "setup: Python venv ($VENV), npm peers, Chromium"
+step "setup: Python venv ($VENV), npm peers, Chromium, redis-server"
 if [ -x "$PY" ] && ! "$PY" -c 'import sys' >/dev/null 2>&1; then
     echo "venv at $VENV is broken; recreating"
     rm -rf "$VENV"
@@ -110,6 +110,28 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
 fi
 /usr/bin/chromium --version
+
+# redis-server (and redis-cli, from its dependency redis-tools) for the multi-node tests, which
+# start their own servers and clusters on free loopback ports. Installed only when missing, with
+# no service started (policy-rc.d refuses it) nor enabled.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    echo "installing redis-server (apt)"
+    policy_added=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
+    apt_rc=0
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server ||
+        apt_rc=$?
+    if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    if [ "$apt_rc" -ne 0 ]; then exit "$apt_rc"; fi
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        systemctl disable --now redis-server >/dev/null 2>&1 || true
+    fi
+fi
+redis-server --version
 done_step
 
 # ---------------------------------------------------------------------------

@@ -13,6 +13,10 @@ pub enum SendError {
     /// No connection has that id or name.
     #[error("no such connection")]
     NotFound,
+    /// The connection is not on this node, and the broker to the other nodes cannot be
+    /// reached (see [`Hub::cluster_send`](crate::Hub::cluster_send)); retry later.
+    #[error("the connection is not on this node and the broker is unavailable")]
+    Unavailable,
 }
 
 /// An error of the hub's server side.

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use wskit::proto::EncodedMessage;
 use wskit::{CloseCode, Message, Server, WebSocket};
 
+use crate::broker::Target;
 use crate::connection::{Connection, Queue, ReadyState, Shared};
 use crate::driver::{Driver, Outcome};
 use crate::error::{Error, SendError};
@@ -57,7 +58,7 @@ pub struct Hub {
 
 pub(crate) struct HubInner {
     routes: RwLock<HashMap<String, Arc<Route>>>,
-    registry: RwLock<Registry>,
+    pub(crate) registry: RwLock<Registry>,
     events: broadcast::Sender<HubEvent>,
     pub(crate) metrics: Metrics,
     options: HubOptions,
@@ -212,6 +213,10 @@ impl Hub {
         &self.inner
     }
 
+    pub(crate) fn inner_arc(&self) -> &Arc<HubInner> {
+        &self.inner
+    }
+
     // ----- services -----
 
     /// Registers `service` on `path` (`/chat`). Use [`join_path`] for a base path plus an
@@ -339,27 +344,32 @@ impl Hub {
     /// with permessage-deflate, connections that compress each message on its own
     /// (`DeflateConfig::server_no_context_takeover(true)` in the service's config) share one
     /// compressed frame too, while the others compress it each. Never waits: a connection
-    /// whose queue is full gets its backpressure policy.
+    /// whose queue is full gets its backpressure policy. With a [broker](crate::broker), the
+    /// other nodes' connections of `path` get it too (the [`Delivery`] counts this node's).
     #[doc(alias = "broadcastText")]
     pub fn broadcast(&self, path: &str, msg: Message) -> Delivery {
         let Some(encoded) = EncodedMessage::new(&msg) else {
             return Delivery::default();
         };
         let registry = read(&self.inner.registry);
+        registry.publish(|| Target::Service(path.to_owned()), &msg);
         let ids = registry.services.get(path).into_iter().flatten();
         fan_out(&registry, ids, &encoded)
     }
 
-    /// Sends `msg` to every open connection of every service.
+    /// Sends `msg` to every open connection of every service (of every node, with a
+    /// [broker](crate::broker)).
     pub fn broadcast_all(&self, msg: Message) -> Delivery {
         let Some(encoded) = EncodedMessage::new(&msg) else {
             return Delivery::default();
         };
         let registry = read(&self.inner.registry);
+        registry.publish(|| Target::All, &msg);
         fan_out(&registry, registry.conns.keys(), &encoded)
     }
 
-    /// Sends `msg` to one connection, by id or stored name, without waiting.
+    /// Sends `msg` to one connection of this node, by id or stored name, without waiting
+    /// ([`cluster_send`](Self::cluster_send) also reaches other nodes).
     ///
     /// # Errors
     /// [`SendError::NotFound`] when no connection has that id or name, else as
@@ -444,12 +454,15 @@ impl Hub {
     }
 
     /// Sends `msg` to every member of `group` (Ballerina's `pushTextToGroup`), encoded once.
+    /// With a [broker](crate::broker), the members on other nodes get it too (one publish,
+    /// whatever their number; the [`Delivery`] counts this node's).
     #[doc(alias = "pushTextToGroup")]
     pub fn send_to_group(&self, group: &str, msg: Message) -> Delivery {
         let Some(encoded) = EncodedMessage::new(&msg) else {
             return Delivery::default();
         };
         let registry = read(&self.inner.registry);
+        registry.publish(|| Target::Group(group.to_owned()), &msg);
         let ids = registry.groups.get(group).into_iter().flatten();
         fan_out(&registry, ids, &encoded)
     }
@@ -849,7 +862,7 @@ pub fn join_path(base: &str, upgrade: &str) -> String {
 }
 
 /// Queues an encoded frame for each connection in `ids`.
-fn fan_out<'a>(
+pub(crate) fn fan_out<'a>(
     registry: &Registry,
     ids: impl Iterator<Item = &'a ConnectionId>,
     encoded: &EncodedMessage,
@@ -861,7 +874,7 @@ fn fan_out<'a>(
         };
         match entry.conn.try_send_encoded(encoded) {
             Ok(()) => delivery.delivered += 1,
-            Err(SendError::Full | SendError::Closed | SendError::NotFound) => delivery.dropped += 1,
+            Err(_) => delivery.dropped += 1,
         }
     }
     delivery
@@ -869,12 +882,12 @@ fn fan_out<'a>(
 
 // Every critical section of these locks is a few map updates that cannot panic halfway in a
 // way that breaks the maps' invariants, so a poisoned lock is used as is.
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -17,6 +17,8 @@
 //!   [`Hub::route_fn`] for a closure that owns the connection and loops on an [`Inbox`].
 //! - [`Connection`]: the handle of one connection (id, send, ping, close, hang-up, state,
 //!   subprotocol, upgrade request, typed state).
+//! - [`broker`]: the [`broker::Broker`] seam to run many nodes as one (Redis with the feature
+//!   `redis`); [`Hub::cluster_send`], [`Hub::cluster_groups`] and the other cluster-wide calls.
 //! - [`ServiceOptions`]: origin allow-list, authentication hook, subprotocols, headers, limits,
 //!   [`Backpressure`], heartbeat, idle timeout.
 //!
@@ -58,17 +60,23 @@
 //! # Feature flags
 //!
 //! - `axum` (off by default): hosting inside an axum 0.8 application.
+//! - `redis` (off by default): [`broker::RedisBroker`], scale-out across nodes through Redis
+//!   pub/sub.
 //!
 //! # Cancel safety
 //!
 //! [`Connection::send`] queues the message before it returns `Ok`; dropping it while it waits
 //! for room (under [`Backpressure::Wait`]) sends nothing. [`EventStream::recv`] is cancel safe.
+//! Dropping [`Hub::cluster_send`] or [`Hub::cluster_close`] before it resolves may or may not
+//! deliver the message (it is sent by then or not at all, never twice); the cluster queries
+//! (`cluster_groups` and the others) are read-only and cancel safe.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
 #[cfg(feature = "axum")]
 mod axum;
+pub mod broker;
 mod connection;
 mod driver;
 mod error;

@@ -10,6 +10,10 @@
 //! | `wskit_messages_sent_total`, `wskit_bytes_sent_total` | counter | |
 //! | `wskit_closes_total` | counter | `code` |
 //! | `wskit_backpressure_drops_total` | counter | |
+//! | `wskit_broker_publish_failures_total` | counter | |
+//! | `wskit_broker_reconnects_total` | counter | |
+//! | `wskit_broker_messages_received_total` | counter | |
+//! | `wskit_broker_connected` | gauge (0 or 1) | |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -36,6 +40,13 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Messages dropped by backpressure.
     pub dropped: u64,
+    /// Messages that could not be published to the other nodes (the broker was down or its
+    /// queue full); see [`broker`](crate::broker).
+    pub broker_publish_failures: u64,
+    /// Reconnections of the broker after a loss.
+    pub broker_reconnects: u64,
+    /// Messages received from other nodes through the broker.
+    pub broker_messages_received: u64,
 }
 
 #[derive(Debug)]
@@ -48,6 +59,9 @@ pub(crate) struct Metrics {
     messages_out: AtomicU64,
     bytes_out: AtomicU64,
     dropped: AtomicU64,
+    broker_failed: AtomicU64,
+    broker_reconnects: AtomicU64,
+    broker_received: AtomicU64,
     m_open: Gauge,
     m_accepted: Counter,
     m_messages_in: Counter,
@@ -55,6 +69,10 @@ pub(crate) struct Metrics {
     m_messages_out: Counter,
     m_bytes_out: Counter,
     m_dropped: Counter,
+    m_broker_failed: Counter,
+    m_broker_reconnects: Counter,
+    m_broker_received: Counter,
+    m_broker_connected: Gauge,
 }
 
 impl Metrics {
@@ -69,6 +87,9 @@ impl Metrics {
             messages_out: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            broker_failed: AtomicU64::new(0),
+            broker_reconnects: AtomicU64::new(0),
+            broker_received: AtomicU64::new(0),
             m_open: metrics::gauge!("wskit_connections_open"),
             m_accepted: metrics::counter!("wskit_connections_accepted_total"),
             m_messages_in: metrics::counter!("wskit_messages_received_total"),
@@ -76,6 +97,10 @@ impl Metrics {
             m_messages_out: metrics::counter!("wskit_messages_sent_total"),
             m_bytes_out: metrics::counter!("wskit_bytes_sent_total"),
             m_dropped: metrics::counter!("wskit_backpressure_drops_total"),
+            m_broker_failed: metrics::counter!("wskit_broker_publish_failures_total"),
+            m_broker_reconnects: metrics::counter!("wskit_broker_reconnects_total"),
+            m_broker_received: metrics::counter!("wskit_broker_messages_received_total"),
+            m_broker_connected: metrics::gauge!("wskit_broker_connected"),
         }
     }
 
@@ -116,6 +141,26 @@ impl Metrics {
         self.m_dropped.increment(1);
     }
 
+    pub(crate) fn broker_publish_failures(&self, n: u64) {
+        self.broker_failed.fetch_add(n, Ordering::Relaxed);
+        self.m_broker_failed.increment(n);
+    }
+
+    pub(crate) fn broker_reconnect(&self) {
+        self.broker_reconnects.fetch_add(1, Ordering::Relaxed);
+        self.m_broker_reconnects.increment(1);
+    }
+
+    pub(crate) fn broker_received(&self) {
+        self.broker_received.fetch_add(1, Ordering::Relaxed);
+        self.m_broker_received.increment(1);
+    }
+
+    pub(crate) fn broker_connected(&self, connected: bool) {
+        self.m_broker_connected
+            .set(if connected { 1.0 } else { 0.0 });
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         Stats {
             connections_open: self.open.load(Ordering::Relaxed),
@@ -126,6 +171,9 @@ impl Metrics {
             messages_sent: self.messages_out.load(Ordering::Relaxed),
             bytes_sent: self.bytes_out.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            broker_publish_failures: self.broker_failed.load(Ordering::Relaxed),
+            broker_reconnects: self.broker_reconnects.load(Ordering::Relaxed),
+            broker_messages_received: self.broker_received.load(Ordering::Relaxed),
         }
     }
 }

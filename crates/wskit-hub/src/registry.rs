@@ -3,10 +3,16 @@
 //!
 //! Each entry remembers its names and groups, so that when a connection ends, however it ends,
 //! removing it removes it from everywhere in time proportional to its own memberships.
+//!
+//! With a [`Broker`] set, each change is reported to it under the lock, so that the broker
+//! sees them in the order they happened.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use wskit::Message;
+
+use crate::broker::{Broker, Change, Target};
 use crate::connection::Connection;
 use crate::id::ConnectionId;
 
@@ -16,6 +22,8 @@ pub(crate) struct Registry {
     pub(crate) services: HashMap<Arc<str>, HashSet<ConnectionId>>,
     pub(crate) names: HashMap<String, ConnectionId>,
     pub(crate) groups: HashMap<String, HashSet<ConnectionId>>,
+    /// The bus to the other nodes, if any (see [`crate::broker`]).
+    pub(crate) broker: Option<Arc<dyn Broker>>,
 }
 
 pub(crate) struct Entry {
@@ -25,8 +33,26 @@ pub(crate) struct Entry {
 }
 
 impl Registry {
+    /// Hands `msg` to the broker for the other nodes (no-op without one).
+    pub(crate) fn publish(&self, target: impl FnOnce() -> Target, msg: &Message) {
+        if let Some(broker) = &self.broker {
+            broker.publish(&target(), msg);
+        }
+    }
+
+    /// Reports a change to the broker (no-op without one; `change` is only built with one).
+    fn changed(&self, change: impl FnOnce() -> Change) {
+        if let Some(broker) = &self.broker {
+            broker.changed(change());
+        }
+    }
+
     pub(crate) fn insert(&mut self, conn: Connection) {
         let id = conn.id().clone();
+        self.changed(|| Change::Opened {
+            id: id.clone(),
+            path: conn.path().to_owned(),
+        });
         self.services
             .entry(Arc::clone(&conn.shared.path))
             .or_default()
@@ -53,11 +79,19 @@ impl Registry {
         for name in &entry.names {
             if self.names.get(name) == Some(id) {
                 self.names.remove(name);
+                self.changed(|| Change::Unnamed {
+                    name: name.clone(),
+                    id: id.clone(),
+                });
             }
         }
         for group in &entry.groups {
             self.leave_group(group, id);
         }
+        self.changed(|| Change::Closed {
+            id: id.clone(),
+            path: entry.conn.path().to_owned(),
+        });
         Some(entry)
     }
 
@@ -69,6 +103,10 @@ impl Registry {
         if !entry.names.iter().any(|n| n == name) {
             entry.names.push(name.to_owned());
         }
+        self.changed(|| Change::Named {
+            name: name.to_owned(),
+            id: id.clone(),
+        });
         if let Some(previous) = self.names.insert(name.to_owned(), id.clone()) {
             if &previous != id {
                 if let Some(prev) = self.conns.get_mut(&previous) {
@@ -86,6 +124,10 @@ impl Registry {
         if let Some(entry) = self.conns.get_mut(&id) {
             entry.names.retain(|n| n != name);
         }
+        self.changed(|| Change::Unnamed {
+            name: name.to_owned(),
+            id,
+        });
         true
     }
 
@@ -100,6 +142,10 @@ impl Registry {
             .insert(id.clone());
         if added {
             entry.groups.push(group.to_owned());
+            self.changed(|| Change::Joined {
+                group: group.to_owned(),
+                id: id.clone(),
+            });
         }
         added
     }
@@ -119,6 +165,12 @@ impl Registry {
         if members.is_empty() {
             self.groups.remove(group);
         }
+        if removed {
+            self.changed(|| Change::Left {
+                group: group.to_owned(),
+                id: id.clone(),
+            });
+        }
         removed
     }
 
@@ -129,6 +181,10 @@ impl Registry {
             if let Some(entry) = self.conns.get_mut(id) {
                 entry.groups.retain(|g| g != group);
             }
+            self.changed(|| Change::Left {
+                group: group.to_owned(),
+                id: id.clone(),
+            });
         }
         Some(members.len())
     }

@@ -183,7 +183,14 @@ async fn group_message(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let data = data(&body)?;
-    if state.hub.members(&group).is_empty() {
+    // With --redis the group may have members on other nodes only. When Redis cannot be
+    // asked, the local members get it (and the failed publish is counted).
+    let exists = match state.hub.cluster_members(&group).await {
+        Ok(members) => !members.is_empty(),
+        Err(err) if state.hub.members(&group).is_empty() => return Err(unavailable(&err)),
+        Err(_) => true,
+    };
+    if !exists {
         return Err(no_group(&group));
     }
     Ok(delivered(
@@ -198,12 +205,14 @@ async fn delete_group(
     State(state): State<AppState>,
     Path(group): Path<String>,
 ) -> Result<Response, ApiError> {
-    match state.hub.remove_group(&group) {
-        Some(members) => Ok(json(
+    // On every node with --redis.
+    match state.hub.cluster_remove_group(&group).await {
+        Ok(Some(members)) => Ok(json(
             StatusCode::OK,
             &json!({"group": group, "removed": members}),
         )),
-        None => Err(no_group(&group)),
+        Ok(None) => Err(no_group(&group)),
+        Err(err) => Err(unavailable(&err)),
     }
 }
 
@@ -220,8 +229,13 @@ async fn connection_message(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let data = data(&body)?;
-    match state.hub.send_to(&target, delivery_text(None, data)) {
+    match state
+        .hub
+        .cluster_send(&target, delivery_text(None, data))
+        .await
+    {
         Ok(()) => Ok(json(StatusCode::OK, &json!({"delivered": 1, "dropped": 0}))),
+        Err(SendError::Unavailable) => Err(not_here(&target)),
         Err(SendError::Full) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "queue_full",
@@ -238,15 +252,34 @@ async fn close_connection(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (code, reason) = close_body(&body)?;
-    let conn = state
+    // The id when the connection is here; on another node (--redis), the id or name given.
+    let closing = state
         .hub
         .connection(&target)
-        .ok_or_else(|| no_connection(&target))?;
-    conn.close(CloseCode::from(code), &reason);
-    Ok(json(
-        StatusCode::OK,
-        &json!({"closing": conn.id().as_str(), "code": code, "reason": reason}),
-    ))
+        .map_or_else(|| target.clone(), |conn| conn.id().to_string());
+    match state
+        .hub
+        .cluster_close(&target, CloseCode::from(code), &reason)
+        .await
+    {
+        Ok(()) => Ok(json(
+            StatusCode::OK,
+            &json!({"closing": closing, "code": code, "reason": reason}),
+        )),
+        Err(SendError::Unavailable) => Err(not_here(&target)),
+        Err(_) => Err(no_connection(&target)),
+    }
+}
+
+fn not_here(target: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "broker_unavailable",
+        format!(
+            "{target:?} is not on this node and the other nodes cannot be reached now (Redis is \
+             down); retry later"
+        ),
+    )
 }
 
 fn close_body(body: &Bytes) -> Result<(u16, String), ApiError> {
@@ -286,37 +319,70 @@ fn no_connection(target: &str) -> ApiError {
     ApiError::not_found(format!("no connection with id or name {target:?}"))
 }
 
-/// `GET /api/groups`: names and sizes.
+/// `GET /api/groups`: names and sizes, of every node with `--redis`. While Redis cannot be
+/// asked, this node's groups, marked `"partial": true`.
 async fn groups(State(state): State<AppState>) -> Response {
-    let groups: Vec<Value> = state
-        .hub
-        .groups()
+    let (groups, partial) = match state.hub.cluster_groups().await {
+        Ok(groups) => (groups, None),
+        Err(err) => (state.hub.groups(), Some(err.to_string())),
+    };
+    let groups: Vec<Value> = groups
         .into_iter()
         .map(|(name, size)| json!({"name": name, "size": size}))
         .collect();
-    json(StatusCode::OK, &json!({ "groups": groups }))
+    match partial {
+        None => json(StatusCode::OK, &json!({ "groups": groups })),
+        Some(error) => json(
+            StatusCode::OK,
+            &json!({ "groups": groups, "partial": true, "error": error }),
+        ),
+    }
 }
 
-/// `GET /api/connections`: ids, paths, names and groups.
+fn unavailable(err: &wskit_hub::broker::BrokerError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "broker_unavailable",
+        format!("the other nodes cannot be reached now: {err}; retry later"),
+    )
+}
+
+/// `GET /api/connections`: ids, paths, names and groups, of every node with `--redis`. While
+/// Redis cannot be asked, this node's connections, marked `"partial": true`.
 async fn connections(State(state): State<AppState>) -> Response {
-    let mut connections: Vec<_> = state
-        .hub
-        .connections(None)
-        .into_iter()
-        .map(|conn| {
-            let (mut groups, names) = state.hub.memberships(&conn);
-            groups.sort();
-            (conn.id().to_string(), conn.path().to_owned(), names, groups)
-        })
-        .collect();
-    connections.sort();
-    let connections: Vec<Value> = connections
+    type Row = (String, String, Vec<String>, Vec<String>);
+    let (all, partial): (Vec<Row>, _) = match state.hub.cluster_connections().await {
+        Ok(all) => {
+            let all = all
+                .into_iter()
+                .map(|c| (c.id.to_string(), c.path, c.names, c.groups))
+                .collect();
+            (all, None)
+        }
+        Err(err) => {
+            let mut local = Vec::new();
+            for conn in state.hub.connections(None) {
+                let (mut groups, names) = state.hub.memberships(&conn);
+                groups.sort();
+                local.push((conn.id().to_string(), conn.path().to_owned(), names, groups));
+            }
+            local.sort();
+            (local, Some(err.to_string()))
+        }
+    };
+    let connections: Vec<Value> = all
         .into_iter()
         .map(|(id, path, names, groups)| {
             json!({"id": id, "path": path, "name": names.first(), "groups": groups})
         })
         .collect();
-    json(StatusCode::OK, &json!({ "connections": connections }))
+    match partial {
+        None => json(StatusCode::OK, &json!({ "connections": connections })),
+        Some(error) => json(
+            StatusCode::OK,
+            &json!({ "connections": connections, "partial": true, "error": error }),
+        ),
+    }
 }
 
 /// `GET /api/stats`: open without a key; only totals, nothing about any one client.
@@ -333,6 +399,10 @@ async fn stats(State(state): State<AppState>) -> Response {
             "bytes_received": stats.bytes_received,
             "bytes_sent": stats.bytes_sent,
             "dropped": stats.dropped,
+            "cluster": state.hub.has_broker(),
+            "broker_publish_failures": stats.broker_publish_failures,
+            "broker_reconnects": stats.broker_reconnects,
+            "broker_messages_received": stats.broker_messages_received,
             "uptime_seconds": state.started.elapsed().as_secs(),
         }),
     )

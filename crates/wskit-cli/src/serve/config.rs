@@ -97,6 +97,37 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     drain_timeout: Option<Duration>,
 
+    /// Redis to run several nodes as one (`redis://[:PASSWORD@]HOST:PORT[/DB]`): broadcast,
+    /// group pushes, sends to ids and names, and GET /api/groups then work across every node
+    /// on the same Redis (pub/sub; memberships and names in keys that expire with the node).
+    /// The server does not start if Redis does not answer; later losses are retried while
+    /// local delivery goes on. Default: none (everything in process).
+    #[arg(long, env = "WSKIT_REDIS", value_name = "URL", hide_env_values = true)]
+    redis: Option<String>,
+
+    /// The --redis URL is a node of a Redis Cluster (7.0 or later): the other shards are
+    /// discovered, and messages go through sharded pub/sub (SPUBLISH/SSUBSCRIBE), each channel
+    /// through the shard of its slot. `--redis-cluster` alone means true. Default: false.
+    #[arg(
+        long,
+        env = "WSKIT_REDIS_CLUSTER",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    redis_cluster: Option<bool>,
+
+    /// Prefix of the Redis keys and channels, so that several clusters can share one Redis.
+    /// Default: wskit.
+    #[arg(long, env = "WSKIT_REDIS_PREFIX", value_name = "PREFIX")]
+    redis_prefix: Option<String>,
+
+    /// How long a node's connections, groups and names outlive its last heartbeat in Redis
+    /// (a node that crashes disappears from the cluster within this time). Default: 15s.
+    #[arg(long, env = "WSKIT_REDIS_NODE_TTL", value_name = "DURATION", value_parser = parse_duration)]
+    redis_node_ttl: Option<Duration>,
+
     /// Print the effective configuration as TOML (the API key hidden) and exit.
     #[arg(long)]
     pub(crate) print_config: bool,
@@ -113,7 +144,11 @@ Example config file:
     api_key = \"change-me\"
     allowed_origins = [\"https://chat.example.com\"]
     heartbeat_interval = \"25s\"
-    max_message_size = \"128KiB\"";
+    max_message_size = \"128KiB\"
+    redis = \"redis://127.0.0.1:6379\"
+
+Several nodes: start each with the same --redis URL (and its own --listen); see README.md and \
+docs/protocol.md (\"Several nodes\").";
 
 /// What happens to a client that reads too slowly (see `--backpressure`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +182,11 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) handshake_timeout: Duration,
     pub(crate) drain_timeout: Duration,
+    /// The Redis URL, to run as one node of a cluster.
+    pub(crate) redis: Option<String>,
+    pub(crate) redis_cluster: bool,
+    pub(crate) redis_prefix: String,
+    pub(crate) redis_node_ttl: Duration,
 }
 
 // ===== impl Config =====
@@ -170,6 +210,23 @@ impl Config {
             (Some(_), None) => bail!("tls_cert is set but tls_key is not: give both (--tls-key)"),
             (None, Some(_)) => bail!("tls_key is set but tls_cert is not: give both (--tls-cert)"),
         };
+        if let Some(url) = &layer.redis {
+            if !url.starts_with("redis://") {
+                bail!(
+                    "redis: invalid URL {:?} (expected redis://HOST:PORT, such as \
+                     redis://127.0.0.1:6379)",
+                    redacted(url)
+                );
+            }
+        }
+        if layer.redis_cluster == Some(true) && layer.redis.is_none() {
+            bail!(
+                "redis_cluster is set but redis is not: give the URL of a cluster node (--redis)"
+            );
+        }
+        if layer.redis_prefix.as_deref() == Some("") {
+            bail!("redis_prefix is empty: give a prefix, or leave it unset (default wskit)");
+        }
         if layer.api_key.as_deref() == Some("") {
             bail!("api_key is empty: give a key, or leave it unset");
         }
@@ -199,6 +256,10 @@ impl Config {
                 .handshake_timeout
                 .unwrap_or(defaults.handshake_timeout),
             drain_timeout: layer.drain_timeout.unwrap_or(defaults.drain_timeout),
+            redis: layer.redis,
+            redis_cluster: layer.redis_cluster.unwrap_or(defaults.redis_cluster),
+            redis_prefix: layer.redis_prefix.unwrap_or(defaults.redis_prefix),
+            redis_node_ttl: layer.redis_node_ttl.unwrap_or(defaults.redis_node_ttl),
         })
     }
 
@@ -249,6 +310,13 @@ impl Config {
             "drain_timeout = \"{}\"",
             fmt_duration(self.drain_timeout)
         );
+        if let Some(url) = &self.redis {
+            let _ = writeln!(out, "redis = {:?}", redacted(url));
+        }
+        let _ = writeln!(out, "redis_cluster = {}", self.redis_cluster);
+        let _ = writeln!(out, "redis_prefix = {:?}", self.redis_prefix);
+        let ttl = fmt_duration(self.redis_node_ttl);
+        let _ = writeln!(out, "redis_node_ttl = \"{ttl}\"");
         out
     }
 }
@@ -268,6 +336,10 @@ impl Default for Config {
             idle_timeout: None,
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            redis: None,
+            redis_cluster: false,
+            redis_prefix: "wskit".to_owned(),
+            redis_node_ttl: Duration::from_secs(15),
         }
     }
 }
@@ -300,6 +372,10 @@ struct Layer {
     idle_timeout: Option<Toggle>,
     handshake_timeout: Option<Duration>,
     drain_timeout: Option<Duration>,
+    redis: Option<String>,
+    redis_cluster: Option<bool>,
+    redis_prefix: Option<String>,
+    redis_node_ttl: Option<Duration>,
 }
 
 impl Layer {
@@ -319,6 +395,10 @@ impl Layer {
             idle_timeout: self.idle_timeout.or(other.idle_timeout),
             handshake_timeout: self.handshake_timeout.or(other.handshake_timeout),
             drain_timeout: self.drain_timeout.or(other.drain_timeout),
+            redis: self.redis.or(other.redis),
+            redis_cluster: self.redis_cluster.or(other.redis_cluster),
+            redis_prefix: self.redis_prefix.or(other.redis_prefix),
+            redis_node_ttl: self.redis_node_ttl.or(other.redis_node_ttl),
         }
     }
 }
@@ -339,6 +419,10 @@ impl ServeArgs {
             idle_timeout: self.idle_timeout,
             handshake_timeout: self.handshake_timeout,
             drain_timeout: self.drain_timeout,
+            redis: self.redis.clone(),
+            redis_cluster: self.redis_cluster,
+            redis_prefix: self.redis_prefix.clone(),
+            redis_node_ttl: self.redis_node_ttl,
         }
     }
 }
@@ -358,6 +442,10 @@ const FIELDS: &[&str] = &[
     "idle_timeout",
     "handshake_timeout",
     "drain_timeout",
+    "redis",
+    "redis_cluster",
+    "redis_prefix",
+    "redis_node_ttl",
 ];
 
 /// Reads a configuration file; every error names the file, and the field when there is one.
@@ -391,6 +479,19 @@ fn read_file(path: &Path) -> anyhow::Result<Layer> {
                 layer.handshake_timeout = Some(parse_duration(text()?).map_err(at)?);
             }
             "drain_timeout" => layer.drain_timeout = Some(parse_duration(text()?).map_err(at)?),
+            "redis" => layer.redis = Some(text()?.to_owned()),
+            "redis_cluster" => {
+                layer.redis_cluster = Some(value.as_bool().ok_or_else(|| {
+                    at(format!(
+                        "expected true or false, found {}",
+                        value.type_str()
+                    ))
+                })?);
+            }
+            "redis_prefix" => layer.redis_prefix = Some(text()?.to_owned()),
+            "redis_node_ttl" => {
+                layer.redis_node_ttl = Some(parse_duration(text()?).map_err(at)?);
+            }
             other => bail!(
                 "config file {shown}: unknown field {other:?} (known fields: {})",
                 FIELDS.join(", ")
@@ -483,6 +584,20 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
         _ => Err(format!(
             "invalid backpressure policy {s:?} (expected close, drop or wait)"
         )),
+    }
+}
+
+/// A URL with its password replaced by `***`, for messages and `--print-config`.
+pub(crate) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -579,6 +694,74 @@ mod tests {
         assert_eq!(parse_toggle("off"), Ok(Toggle(None)));
         assert_eq!(parse_toggle("0s"), Ok(Toggle(None)));
         assert_eq!(parse_toggle("5s"), Ok(Toggle(Some(Duration::from_secs(5)))));
+    }
+
+    #[test]
+    fn redis_settings() {
+        let from_file = file(
+            "redis = \"redis://:secret@127.0.0.1:6379/2\"\nredis_prefix = \"chat\"\n\
+             redis_node_ttl = \"5s\"",
+        )
+        .unwrap();
+        let config = Config::merge(Layer::default(), from_file).unwrap();
+        assert_eq!(
+            config.redis.as_deref(),
+            Some("redis://:secret@127.0.0.1:6379/2")
+        );
+        assert_eq!(config.redis_prefix, "chat");
+        assert_eq!(config.redis_node_ttl, Duration::from_secs(5));
+        let shown = config.to_toml();
+        assert!(
+            shown.contains("redis = \"redis://:***@127.0.0.1:6379/2\"")
+                && !shown.contains("secret"),
+            "{shown}"
+        );
+        let flags = Layer {
+            redis: Some("redis://10.0.0.1:6379".into()),
+            ..Layer::default()
+        };
+        let from_file = file("redis = \"redis://127.0.0.1:6379\"").unwrap();
+        let config = Config::merge(flags, from_file).unwrap();
+        assert_eq!(config.redis.as_deref(), Some("redis://10.0.0.1:6379"));
+        let bad = Layer {
+            redis: Some("http://u:pw@127.0.0.1:6379".into()),
+            ..Layer::default()
+        };
+        let err = Config::merge(bad, Layer::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("redis: invalid URL") && !err.contains("pw"),
+            "{err}"
+        );
+        let cluster = file("redis = \"redis://127.0.0.1:7000\"\nredis_cluster = true").unwrap();
+        assert!(
+            Config::merge(Layer::default(), cluster)
+                .unwrap()
+                .redis_cluster
+        );
+        let err = file("redis_cluster = \"yes\"").err().unwrap().to_string();
+        assert!(
+            err.contains("field redis_cluster: expected true or false"),
+            "{err}"
+        );
+        let alone = Layer {
+            redis_cluster: Some(true),
+            ..Layer::default()
+        };
+        let err = Config::merge(alone, Layer::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("redis_cluster is set but redis is not"),
+            "{err}"
+        );
+        let err = file("redis_node_ttl = \"soon\"").err().unwrap().to_string();
+        assert!(
+            err.contains("field redis_node_ttl: invalid duration"),
+            "{err}"
+        );
+        assert_eq!(Config::default().redis, None);
     }
 
     #[test]

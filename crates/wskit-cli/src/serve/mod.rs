@@ -13,6 +13,9 @@
 //! - [`api`]: the HTTP API, stats, metrics and health.
 //! - [`page`]: the embedded web page.
 //!
+//! With `--redis`, the hub gets a [`RedisBroker`]: the hub's fan-outs then reach every node,
+//! and the API and `/ws` use the hub's `cluster_*` calls for sends and listings.
+//!
 //! Connections are served here, one task each, with hyper's HTTP/1.1 server rather than
 //! `axum::serve`, so that the handshake timeout covers TLS and the request head, and shutdown
 //! is ours: on SIGINT or SIGTERM the hub closes every WebSocket with 1001 and drains
@@ -34,6 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_service::Service as _;
+use wskit_hub::broker::{RedisBroker, RedisOptions};
 use wskit_hub::{Backpressure, Hub, HubOptions, ServiceOptions};
 
 pub(crate) use config::ServeArgs;
@@ -75,6 +79,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let options = service_options(&config);
     hub.register(ws::WS_PATH, ws::Messaging::default(), options.clone())?;
     hub.register(ws::ECHO_PATH, ws::Echo, options)?;
+    let broker = match &config.redis {
+        Some(url) => {
+            let options = RedisOptions::default()
+                .cluster(config.redis_cluster)
+                .prefix(config.redis_prefix.clone())
+                .node_ttl(config.redis_node_ttl);
+            let broker = RedisBroker::connect(url, options).await.with_context(|| {
+                format!(
+                    "--redis {}: cannot use Redis (start it, or run without --redis)",
+                    config::redacted(url)
+                )
+            })?;
+            hub.set_broker(broker.clone())?;
+            Some(broker)
+        }
+        None => None,
+    };
     let state = api::AppState {
         hub: hub.clone(),
         api_key: config.api_key.as_deref().map(Arc::from),
@@ -107,6 +128,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "wskit serve: listening on {http}://{addr} (open it in a browser; WebSocket \
              endpoint {ws}://{addr}/ws)"
         )?;
+        if let (Some(broker), Some(url)) = (&broker, &config.redis) {
+            writeln!(
+                stdout,
+                "wskit serve: node {} of the cluster on {} {} (prefix {})",
+                broker.node(),
+                if config.redis_cluster {
+                    "the Redis Cluster of"
+                } else {
+                    "Redis"
+                },
+                config::redacted(url),
+                config.redis_prefix
+            )?;
+        }
         if config.api_key.is_none() {
             writeln!(
                 stdout,
@@ -127,6 +162,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let signal = signals.recv().await;
     tracing::info!(signal, "shutting down");
     let report = hub.shutdown(config.drain_timeout).await;
+    if let Some(broker) = &broker {
+        // Leaves the cluster at once instead of when the node's keys expire.
+        if tokio::time::timeout(Duration::from_secs(5), broker.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Redis did not answer in time; this node's keys will expire");
+        }
+    }
     let _ = stop_tx.send(true);
     // HTTP requests in flight get a moment to finish; idle keep-alive connections close now.
     if tokio::time::timeout(Duration::from_secs(5), server)

@@ -59,6 +59,8 @@ pub(crate) enum Code {
     QueueFull,
     /// Binary messages are not part of the protocol.
     Unsupported,
+    /// The target is not on this node and the other nodes cannot be reached (Redis is down).
+    Unavailable,
 }
 
 /// A refusal: the code and a message for people.
@@ -160,10 +162,15 @@ impl Failure {
 /// Handles one text message from connection `me`: parses it, runs it against `rooms`, and
 /// returns the reply for the sender (an ack only when the message had a `ref`).
 pub(crate) fn handle(rooms: &impl Rooms, me: &str, text: &str) -> Option<Outgoing> {
-    let Request { reference, command } = match parse(text) {
-        Ok(request) => request,
-        Err((reference, failure)) => return Some(Outgoing::error(reference, failure)),
-    };
+    match parse(text) {
+        Ok(request) => handle_request(rooms, me, request),
+        Err((reference, failure)) => Some(Outgoing::error(reference, failure)),
+    }
+}
+
+/// Handles a parsed client message (see [`handle`]).
+pub(crate) fn handle_request(rooms: &impl Rooms, me: &str, request: Request) -> Option<Outgoing> {
+    let Request { reference, command } = request;
     match run(rooms, me, command) {
         Ok(Some(Outgoing::Presence { group, members, .. })) => Some(Outgoing::Presence {
             reference,
@@ -173,6 +180,47 @@ pub(crate) fn handle(rooms: &impl Rooms, me: &str, text: &str) -> Option<Outgoin
         Ok(Some(other)) => Some(other),
         Ok(None) => reference.map(|reference| Outgoing::Ack { reference }),
         Err(failure) => Some(Outgoing::error(reference, failure)),
+    }
+}
+
+/// The text a `send` from `me` delivers.
+pub(crate) fn direct_text(me: &str, data: Value) -> String {
+    Outgoing::Message {
+        group: None,
+        from: Some(me.to_owned()),
+        data,
+    }
+    .to_json()
+}
+
+/// The reply to a `send` to `to` that ended with `outcome` (an ack only with a `ref`).
+pub(crate) fn send_reply(
+    reference: Option<Value>,
+    to: &str,
+    outcome: Result<(), Code>,
+) -> Option<Outgoing> {
+    match outcome {
+        Ok(()) => reference.map(|reference| Outgoing::Ack { reference }),
+        Err(code) => Some(Outgoing::error(reference, send_failure(to, code))),
+    }
+}
+
+/// The reply to a `name` that another connection (on any node) holds.
+pub(crate) fn name_taken(reference: Option<Value>, name: &str) -> Outgoing {
+    Outgoing::error(reference, name_taken_failure(name))
+}
+
+/// The answer to a `presence`.
+pub(crate) fn presence_reply(
+    reference: Option<Value>,
+    group: String,
+    mut members: Vec<Member>,
+) -> Outgoing {
+    members.sort_by(|a, b| a.id.cmp(&b.id));
+    Outgoing::Presence {
+        reference,
+        group,
+        members,
     }
 }
 
@@ -323,31 +371,14 @@ fn run(rooms: &impl Rooms, me: &str, command: Command) -> Result<Option<Outgoing
             rooms.publish(&group, delivery.to_json());
         }
         Command::Send { to, data } => {
-            let delivery = Outgoing::Message {
-                group: None,
-                from: Some(me.to_owned()),
-                data,
-            };
             rooms
-                .send(&to, delivery.to_json())
-                .map_err(|code| match code {
-                    Code::QueueFull => Failure::new(
-                        code,
-                        format!("{to:?} reads too slowly: the message was dropped"),
-                    ),
-                    _ => Failure::new(
-                        Code::NotFound,
-                        format!("no connection with id or name {to:?}"),
-                    ),
-                })?;
+                .send(&to, direct_text(me, data))
+                .map_err(|code| send_failure(&to, code))?;
         }
         Command::Name { name } => {
-            rooms.claim_name(&name).map_err(|_| {
-                Failure::new(
-                    Code::NameTaken,
-                    format!("the name {name:?} is taken by another connection"),
-                )
-            })?;
+            rooms
+                .claim_name(&name)
+                .map_err(|_| name_taken_failure(&name))?;
         }
         Command::Presence { group } => {
             let members = rooms.presence(&group);
@@ -359,6 +390,30 @@ fn run(rooms: &impl Rooms, me: &str, command: Command) -> Result<Option<Outgoing
         }
     }
     Ok(None)
+}
+
+fn send_failure(to: &str, code: Code) -> Failure {
+    match code {
+        Code::QueueFull => Failure::new(
+            code,
+            format!("{to:?} reads too slowly: the message was dropped"),
+        ),
+        Code::Unavailable => Failure::new(
+            code,
+            format!("{to:?} is not on this node and the other nodes cannot be reached now"),
+        ),
+        _ => Failure::new(
+            Code::NotFound,
+            format!("no connection with id or name {to:?}"),
+        ),
+    }
+}
+
+fn name_taken_failure(name: &str) -> Failure {
+    Failure::new(
+        Code::NameTaken,
+        format!("the name {name:?} is taken by another connection"),
+    )
 }
 
 fn not_member(group: &str) -> Failure {

@@ -1,13 +1,14 @@
 //! The WebSocket services: `/ws` runs the JSON protocol of the [`protocol`] module on
 //! the hub's registry; `/echo` echoes.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bytes::Bytes;
 use wskit::{Message, Utf8Bytes};
 use wskit_hub::{Connection, Hub, SendError, Service};
 
-use super::protocol::{self, Code, Member, Outgoing, Rooms};
+use super::protocol::{self, Code, Command, Member, Outgoing, Request, Rooms};
 
 /// The path of the messaging service.
 pub(crate) const WS_PATH: &str = "/ws";
@@ -39,13 +40,87 @@ impl Service for Messaging {
             conn,
             names: &self.names,
         };
-        if let Some(reply) = protocol::handle(&rooms, conn.id().as_str(), text.as_str()) {
+        let me = conn.id().as_str();
+        let reply = if hub.has_broker() {
+            match protocol::parse(text.as_str()) {
+                Ok(request) => cluster(&rooms, request).await,
+                Err(_) => protocol::handle(&rooms, me, text.as_str()),
+            }
+        } else {
+            protocol::handle(&rooms, me, text.as_str())
+        };
+        if let Some(reply) = reply {
             let _ = conn.send_text(reply.to_json()).await;
         }
     }
 
     async fn on_binary(&self, conn: &Connection, _data: Bytes) {
         let _ = conn.send_text(protocol::binary_refused().to_json()).await;
+    }
+}
+
+/// Handles a request on a node of a cluster (`--redis`): `send` to a connection that is not
+/// here, `name` and `presence` go through the hub's cluster-wide calls; the rest is local.
+async fn cluster(rooms: &HubRooms<'_>, request: Request) -> Option<Outgoing> {
+    let (hub, conn) = (rooms.hub, rooms.conn);
+    let me = conn.id().as_str();
+    let Request { reference, command } = request;
+    match command {
+        Command::Send { to, data } if hub.connection(&to).is_none() => {
+            let text = Message::text(protocol::direct_text(me, data));
+            let outcome = match hub.cluster_send(&to, text).await {
+                Ok(()) => Ok(()),
+                Err(SendError::Full) => Err(Code::QueueFull),
+                Err(SendError::Unavailable) => Err(Code::Unavailable),
+                Err(_) => Err(Code::NotFound),
+            };
+            protocol::send_reply(reference, &to, outcome)
+        }
+        Command::Name { name } => {
+            // Checked across the nodes first. Best effort: two nodes may grant one name in the
+            // same instant; a send to it then reaches one of them.
+            if let Ok(names) = hub.cluster_names().await {
+                if names.iter().any(|(n, id)| *n == name && id != conn.id()) {
+                    return Some(protocol::name_taken(reference, &name));
+                }
+            }
+            let command = Command::Name { name };
+            let reply = protocol::handle_request(rooms, me, Request { reference, command });
+            let _ = hub.cluster_flush().await;
+            reply
+        }
+        Command::Presence { group } => {
+            match (hub.cluster_members(&group).await, hub.cluster_names().await) {
+                (Ok(ids), Ok(names)) => {
+                    let mut named: HashMap<String, String> = HashMap::new();
+                    for (name, id) in names {
+                        named.entry(id.to_string()).or_insert(name);
+                    }
+                    let members = ids
+                        .into_iter()
+                        .map(|id| Member {
+                            name: named.get(id.as_str()).cloned(),
+                            id: id.to_string(),
+                        })
+                        .collect();
+                    Some(protocol::presence_reply(reference, group, members))
+                }
+                // Redis is down: this node's members.
+                _ => {
+                    let command = Command::Presence { group };
+                    protocol::handle_request(rooms, me, Request { reference, command })
+                }
+            }
+        }
+        command @ (Command::Join { .. } | Command::Leave { .. }) => {
+            let reply = protocol::handle_request(rooms, me, Request { reference, command });
+            // The ack comes once every node lists the membership and this node receives the
+            // group's messages from the others (at once if Redis is down: the membership is
+            // registered when it comes back).
+            let _ = hub.cluster_flush().await;
+            reply
+        }
+        command => protocol::handle_request(rooms, me, Request { reference, command }),
     }
 }
 

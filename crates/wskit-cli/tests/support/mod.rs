@@ -39,6 +39,10 @@ pub const VARIABLES: &[&str] = &[
     "WSKIT_IDLE_TIMEOUT",
     "WSKIT_HANDSHAKE_TIMEOUT",
     "WSKIT_DRAIN_TIMEOUT",
+    "WSKIT_REDIS",
+    "WSKIT_REDIS_CLUSTER",
+    "WSKIT_REDIS_PREFIX",
+    "WSKIT_REDIS_NODE_TTL",
 ];
 
 /// `wskit serve ARGS` with a clean environment.
