@@ -143,6 +143,10 @@ step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 done_step
 
+step "cargo doc: every library's docs, broken links are errors"
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --all-features --no-deps --lib
+done_step
+
 step "cargo test --workspace --all-features"
 cargo test --workspace --all-features
 done_step

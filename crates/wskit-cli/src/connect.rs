@@ -31,7 +31,7 @@ mod terminal;
 /// Options of `wskit connect`.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
-    /// The server: ws://HOST[:PORT]/PATH or wss://…
+    /// The server: `ws://HOST[:PORT]/PATH` or `wss://…`
     url: String,
     /// An extra request header, `Name: value` (repeatable).
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = parse_header)]

@@ -95,8 +95,8 @@ pub trait Service: Send + Sync + 'static {
         async {}
     }
 
-    /// Nothing arrived for the idle timeout ([`ServiceOptions::idle_timeout`]
-    /// (crate::ServiceOptions::idle_timeout)). Default: close.
+    /// Nothing arrived for the idle timeout
+    /// ([`ServiceOptions::idle_timeout`](crate::ServiceOptions::idle_timeout)). Default: close.
     fn on_idle(&self, conn: &Connection) -> impl Future<Output = Idle> + Send {
         let _ = conn;
         async { Idle::Close }

@@ -1,7 +1,7 @@
 //! What it shows: requests per second over one connection, `wskit-rest.v1` against HTTP/1.1
 //! keep-alive with hyper, same server code, same machine, same run.
 //!
-//! Run with: cargo run --release -p example-petstore --bin rest-bench -- [REQUESTS]
+//! Run with: cargo run --release -p example-petstore --bin rest-bench -- \[REQUESTS\]
 //!
 //! One axum app answers `GET /ping` over plain HTTP and, at `/rest`, over WebSocket. The
 //! client sends REQUESTS requests (default 20000) through one connection: hyper's HTTP/1.1
