@@ -87,6 +87,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_toggle)]
     idle_timeout: Option<Toggle>,
 
+    /// How long `/api/rest/{id}/...` waits for the agent's response head before answering 504
+    /// (a request over /rest waits as long for the other end). Default: 30s.
+    #[arg(long, env = "WSKIT_REST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    rest_timeout: Option<Duration>,
+
     /// Time a client has for the TLS handshake and for sending its request head (upgrade or
     /// HTTP). Default: 10s.
     #[arg(long, env = "WSKIT_HANDSHAKE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
@@ -145,6 +150,8 @@ pub(crate) struct Config {
     pub(crate) heartbeat_interval: Option<Duration>,
     pub(crate) heartbeat_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,
+    /// `/api/rest` forwarding: time for the agent's response head.
+    pub(crate) rest_timeout: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) drain_timeout: Duration,
 }
@@ -195,6 +202,7 @@ impl Config {
                 .heartbeat_timeout
                 .unwrap_or(defaults.heartbeat_timeout),
             idle_timeout: layer.idle_timeout.map_or(defaults.idle_timeout, |t| t.0),
+            rest_timeout: layer.rest_timeout.unwrap_or(defaults.rest_timeout),
             handshake_timeout: layer
                 .handshake_timeout
                 .unwrap_or(defaults.handshake_timeout),
@@ -242,6 +250,8 @@ impl Config {
         let timeout = fmt_duration(self.heartbeat_timeout);
         let _ = writeln!(out, "heartbeat_timeout = \"{timeout}\"");
         let _ = writeln!(out, "idle_timeout = \"{}\"", toggle(self.idle_timeout));
+        let rest = fmt_duration(self.rest_timeout);
+        let _ = writeln!(out, "rest_timeout = \"{rest}\"");
         let handshake = fmt_duration(self.handshake_timeout);
         let _ = writeln!(out, "handshake_timeout = \"{handshake}\"");
         let _ = writeln!(
@@ -266,6 +276,7 @@ impl Default for Config {
             heartbeat_interval: Some(Duration::from_secs(30)),
             heartbeat_timeout: Duration::from_secs(10),
             idle_timeout: None,
+            rest_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
         }
@@ -298,6 +309,7 @@ struct Layer {
     heartbeat_interval: Option<Toggle>,
     heartbeat_timeout: Option<Duration>,
     idle_timeout: Option<Toggle>,
+    rest_timeout: Option<Duration>,
     handshake_timeout: Option<Duration>,
     drain_timeout: Option<Duration>,
 }
@@ -317,6 +329,7 @@ impl Layer {
             heartbeat_interval: self.heartbeat_interval.or(other.heartbeat_interval),
             heartbeat_timeout: self.heartbeat_timeout.or(other.heartbeat_timeout),
             idle_timeout: self.idle_timeout.or(other.idle_timeout),
+            rest_timeout: self.rest_timeout.or(other.rest_timeout),
             handshake_timeout: self.handshake_timeout.or(other.handshake_timeout),
             drain_timeout: self.drain_timeout.or(other.drain_timeout),
         }
@@ -337,6 +350,7 @@ impl ServeArgs {
             heartbeat_interval: self.heartbeat_interval,
             heartbeat_timeout: self.heartbeat_timeout,
             idle_timeout: self.idle_timeout,
+            rest_timeout: self.rest_timeout,
             handshake_timeout: self.handshake_timeout,
             drain_timeout: self.drain_timeout,
         }
@@ -356,6 +370,7 @@ const FIELDS: &[&str] = &[
     "heartbeat_interval",
     "heartbeat_timeout",
     "idle_timeout",
+    "rest_timeout",
     "handshake_timeout",
     "drain_timeout",
 ];
@@ -387,6 +402,7 @@ fn read_file(path: &Path) -> anyhow::Result<Layer> {
                 layer.heartbeat_timeout = Some(parse_duration(text()?).map_err(at)?);
             }
             "idle_timeout" => layer.idle_timeout = Some(parse_toggle(text()?).map_err(at)?),
+            "rest_timeout" => layer.rest_timeout = Some(parse_duration(text()?).map_err(at)?),
             "handshake_timeout" => {
                 layer.handshake_timeout = Some(parse_duration(text()?).map_err(at)?);
             }

@@ -43,6 +43,7 @@ mod api;
 mod config;
 mod page;
 mod protocol;
+mod rest;
 mod ws;
 
 /// Runs `wskit serve` until SIGINT or SIGTERM.
@@ -81,9 +82,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         metrics,
         started: Instant::now(),
     };
+    let api = api::router(state.clone());
+    let (rest, rest_routes) = rest::Rest::router(&state, api.clone(), &rest_settings(&config));
     let app = Router::new()
         .merge(page::router())
-        .merge(api::router(state))
+        .merge(api)
+        .merge(rest_routes)
         .merge(hub.router())
         .layer(axum::extract::DefaultBodyLimit::max(
             config.max_message_size.max(64 * 1024),
@@ -126,6 +130,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     ));
     let signal = signals.recv().await;
     tracing::info!(signal, "shutting down");
+    rest.close_all();
     let report = hub.shutdown(config.drain_timeout).await;
     let _ = stop_tx.send(true);
     // HTTP requests in flight get a moment to finish; idle keep-alive connections close now.
@@ -170,6 +175,17 @@ fn service_options(config: &Config) -> ServiceOptions {
         options = options.idle_timeout(timeout);
     }
     options
+}
+
+/// The settings of `/rest`, `/api/rest` and the demo.
+fn rest_settings(config: &Config) -> rest::Settings {
+    rest::Settings {
+        timeout: config.rest_timeout,
+        heartbeat: config
+            .heartbeat_interval
+            .map(|interval| (interval, config.heartbeat_timeout)),
+        handshake_timeout: config.handshake_timeout,
+    }
 }
 
 fn tls_acceptor(

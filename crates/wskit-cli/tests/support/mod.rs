@@ -39,6 +39,7 @@ pub const VARIABLES: &[&str] = &[
     "WSKIT_IDLE_TIMEOUT",
     "WSKIT_HANDSHAKE_TIMEOUT",
     "WSKIT_DRAIN_TIMEOUT",
+    "WSKIT_REST_TIMEOUT",
 ];
 
 /// `wskit serve ARGS` with a clean environment.

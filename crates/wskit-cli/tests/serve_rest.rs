@@ -1,0 +1,254 @@
+//! REST over WebSocket in `wskit serve`, through the built binary: serve's API called over
+//! `/rest` with both protocols, agents answering through `/api/rest/{id}/...`, the access rule.
+
+mod support;
+
+use axum::Router;
+use axum::http::{HeaderMap, Uri};
+use axum::routing::{get, post};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use support::*;
+use tokio::sync::mpsc;
+use tower::ServiceExt as _;
+use wskit_rest::{Body, RestClient, RestConnection};
+
+const KEY: &str = "s3cret-key";
+
+/// A client of `/rest` speaking our protocol or (`swagger`) SwaggerSocket v1, serving `api`,
+/// with `metadata` in its handshake and the key when given.
+fn rest_client(
+    server: &Server,
+    swagger: bool,
+    key: Option<&str>,
+    metadata: Value,
+    api: Option<Router>,
+) -> RestClient {
+    let mut ws = wskit::Client::new(server.url("/rest"));
+    if let Some(key) = key {
+        ws = ws.header("Authorization", format!("Bearer {key}"));
+    }
+    let mut builder = RestClient::builder(ws).metadata(metadata);
+    if let Some(api) = api {
+        builder = builder.rest(RestConnection::builder().serve(api));
+    }
+    if swagger {
+        builder = builder.swagger();
+    }
+    builder.spawn()
+}
+
+/// Sends one request over `client`; returns the status and the body as text.
+async fn call(client: &RestClient, method: &str, path: &str, body: &str) -> (u16, String) {
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("a request");
+    let response = within(client.clone().oneshot(request))
+        .await
+        .expect("a response over /rest");
+    let status = response.status().as_u16();
+    let body = within(response.into_body().collect())
+        .await
+        .expect("the body")
+        .to_bytes();
+    (status, String::from_utf8(body.to_vec()).expect("UTF-8"))
+}
+
+/// The agent's API: `/echo` answers the method, raw path and query, content type and body;
+/// `/hang` reports that it was called, then never answers.
+fn agent_api(called: mpsc::Sender<()>) -> Router {
+    Router::new()
+        .route(
+            "/echo/{*rest}",
+            post(|uri: Uri, headers: HeaderMap, body: String| async move {
+                json!({
+                    "uri": uri.path_and_query().map(ToString::to_string),
+                    "content_type": headers.get("content-type").and_then(|v| v.to_str().ok()),
+                    "authorization": headers.get("authorization").is_some(),
+                    "body": body,
+                })
+                .to_string()
+            }),
+        )
+        .route(
+            "/hang",
+            get(move || {
+                let called = called.clone();
+                async move {
+                    let _ = called.send(()).await;
+                    std::future::pending::<&'static str>().await
+                }
+            }),
+        )
+}
+
+/// Waits until `client` is connected (a request went through) and returns its connection id.
+async fn connected(client: &RestClient) -> String {
+    let (status, _) = call(client, "GET", "/api/groups", "").await;
+    assert_eq!(status, 200);
+    client.connection_id().expect("a connection id")
+}
+
+#[tokio::test]
+async fn the_api_over_rest_with_both_protocols_reaches_ws_clients() {
+    let server = Server::start(&[]);
+    let mut ws = Client::connect(&server).await;
+    for swagger in [false, true] {
+        let client = rest_client(&server, swagger, None, Value::Null, None);
+        let (status, body) = call(&client, "GET", "/api/groups", "").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"{"groups":[]}"#),
+            "swagger: {swagger}"
+        );
+        let (status, body) = call(
+            &client,
+            "POST",
+            "/api/broadcast",
+            &json!({"data": {"swagger": swagger}}).to_string(),
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"{"delivered":1,"dropped":0}"#),
+            "swagger: {swagger}"
+        );
+        assert_eq!(
+            ws.recv().await,
+            json!({"type":"message","group":null,"from":null,"data":{"swagger":swagger}})
+        );
+        let (status, body) = call(&client, "POST", "/api/broadcast", "not json").await;
+        assert_eq!(status, 400, "{body}");
+        client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn agents_are_listed_and_answer_through_the_gateway() {
+    let server = Server::start(&[]);
+    let (called, _calls) = mpsc::channel(1);
+    for swagger in [false, true] {
+        let meta = json!({"agent": "a1", "swagger": swagger});
+        let agent = rest_client(
+            &server,
+            swagger,
+            None,
+            meta.clone(),
+            Some(agent_api(called.clone())),
+        );
+        let id = connected(&agent).await;
+        let list = http(server.addr, "GET", "/api/rest", None, None).await;
+        assert_eq!(list.status, 200, "{list:?}");
+        let protocol = if swagger {
+            "swaggersocket"
+        } else {
+            wskit_rest::PROTOCOL
+        };
+        assert_eq!(
+            list.json(),
+            json!({"agents": [{"id": id, "protocol": protocol, "metadata": meta}]})
+        );
+
+        let path = format!("/api/rest/{id}/echo/a%2Fb/c?x=1&y=two");
+        let answer = http(server.addr, "POST", &path, None, Some(r#"{"n":1}"#)).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&answer.body).expect("JSON from the agent"),
+            json!({
+                "uri": "/echo/a%2Fb/c?x=1&y=two",
+                "content_type": "application/json",
+                "authorization": false,
+                "body": r#"{"n":1}"#,
+            })
+        );
+        // A path the agent does not serve: its own 404, passed on.
+        let missing = http(
+            server.addr,
+            "GET",
+            &format!("/api/rest/{id}/nope"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(missing.status, 404);
+        agent.close().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_agents_are_404_and_a_dropped_agent_is_502() {
+    let server = Server::start(&[]);
+    let unknown = http(server.addr, "GET", "/api/rest/no-such-id/x", None, None).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["code"], "not_found");
+
+    let (called, mut calls) = mpsc::channel(1);
+    let agent = rest_client(
+        &server,
+        false,
+        None,
+        json!({"agent": "dropping"}),
+        Some(agent_api(called)),
+    );
+    let id = connected(&agent).await;
+    let addr = server.addr;
+    let pending = tokio::spawn(async move {
+        http(addr, "GET", &format!("/api/rest/{id}/hang"), None, None).await
+    });
+    within(calls.recv()).await.expect("the agent was called");
+    agent.close().await;
+    let answer = within(pending).await.expect("the request task");
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.json()["code"], "agent_failed");
+}
+
+#[tokio::test]
+async fn a_silent_agent_is_504_after_the_rest_timeout() {
+    let server = Server::start(&["--rest-timeout", "300ms"]);
+    let (called, mut calls) = mpsc::channel(1);
+    let agent = rest_client(&server, true, None, Value::Null, Some(agent_api(called)));
+    let id = connected(&agent).await;
+    let answer = http(
+        server.addr,
+        "GET",
+        &format!("/api/rest/{id}/hang"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 504, "{answer:?}");
+    assert_eq!(answer.json()["code"], "agent_timeout");
+    within(calls.recv()).await.expect("the agent was called");
+    agent.close().await;
+}
+
+#[tokio::test]
+async fn with_a_key_rest_and_the_gateway_need_it() {
+    let server = Server::start(&["--api-key", KEY]);
+    // No key: 401 before any upgrade, for /rest and for /api/rest.
+    for path in ["/rest", "/api/rest", "/api/rest/x/y"] {
+        let refused = http(server.addr, "GET", path, None, None).await;
+        assert_eq!(refused.status, 401, "{path}: {refused:?}");
+        assert_eq!(refused.json()["code"], "unauthorized");
+        let wrong = http(server.addr, "GET", path, Some("wrong"), None).await;
+        assert_eq!(wrong.status, 401, "{path}: {wrong:?}");
+    }
+    let error = within(wskit::connect(&server.url("/rest")))
+        .await
+        .expect_err("no upgrade without the key");
+    assert!(error.to_string().contains("401"), "{error}");
+
+    // With the key: the connection's requests reach the API without repeating it.
+    let client = rest_client(&server, false, Some(KEY), Value::Null, None);
+    let (status, body) = call(&client, "GET", "/api/connections", "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"connections":[]}"#));
+    let list = http(server.addr, "GET", "/api/rest", Some(KEY), None).await;
+    assert_eq!(
+        list.json()["agents"][0]["id"],
+        json!(client.connection_id())
+    );
+    client.close().await;
+}
