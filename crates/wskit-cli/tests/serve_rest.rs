@@ -1,5 +1,6 @@
 //! REST over WebSocket in `wskit serve`, through the built binary: serve's API called over
-//! `/rest` with both protocols, agents answering through `/api/rest/{id}/...`, the access rule.
+//! `/rest` with both protocols, agents answering through `/api/rest/{id}/...`, the access rule,
+//! and the petstore demo.
 
 mod support;
 
@@ -251,4 +252,98 @@ async fn with_a_key_rest_and_the_gateway_need_it() {
         json!(client.connection_id())
     );
     client.close().await;
+}
+
+#[tokio::test]
+async fn the_petstore_demo_answers_the_same_over_http_and_over_websocket() {
+    let server = Server::start(&[]);
+    let added = http(
+        server.addr,
+        "POST",
+        "/demo/petstore/pets",
+        None,
+        Some(r#"{"name":"Rex","tag":"dog"}"#),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{added:?}");
+    assert_eq!(added.json(), json!({"id":1,"name":"Rex","tag":"dog"}));
+    let openapi = http(
+        server.addr,
+        "GET",
+        "/demo/petstore/openapi.json",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(openapi.json()["info"]["title"], "Petstore");
+
+    for swagger in [false, true] {
+        let mut builder =
+            RestClient::builder(wskit::Client::new(server.url("/demo/petstore/rest")));
+        if swagger {
+            builder = builder.swagger();
+        }
+        let client = builder.spawn();
+        // One store behind both: what HTTP added, WebSocket reads, and the answers match.
+        for path in [
+            "/pets",
+            "/pets?limit=0",
+            "/pets/1",
+            "/pets/99",
+            "/openapi.json",
+        ] {
+            let over_http = http(
+                server.addr,
+                "GET",
+                &format!("/demo/petstore{path}"),
+                None,
+                None,
+            )
+            .await;
+            let over_ws = call(&client, "GET", path, "").await;
+            assert_eq!(
+                over_ws,
+                (over_http.status, over_http.body),
+                "{path}, swagger: {swagger}"
+            );
+        }
+        let (status, body) = call(&client, "POST", "/pets", r#"{"name":"Tom","tag":null}"#).await;
+        assert_eq!(status, 201, "{body}");
+        let id = serde_json::from_str::<Value>(&body).expect("a pet")["id"].clone();
+        let read = http(
+            server.addr,
+            "GET",
+            &format!("/demo/petstore/pets/{id}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(read.body, body);
+        client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn no_demo_means_404() {
+    for off in [
+        Server::start(&["--no-demo"]),
+        Server::spawn({
+            let mut command = serve_command(&["--listen", "127.0.0.1:0"]);
+            command.env("WSKIT_NO_DEMO", "1");
+            command
+        }),
+    ] {
+        for path in [
+            "/demo/petstore/pets",
+            "/demo/petstore/openapi.json",
+            "/demo/petstore/rest",
+        ] {
+            let response = http(off.addr, "GET", path, None, None).await;
+            assert_eq!(response.status, 404, "{path}: {response:?}");
+        }
+        let error = within(wskit::connect(&off.url("/demo/petstore/rest")))
+            .await
+            .expect_err("no demo to upgrade to");
+        assert!(error.to_string().contains("404"), "{error}");
+    }
 }

@@ -92,6 +92,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_REST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     rest_timeout: Option<Duration>,
 
+    /// Do not mount the petstore demo (/demo/petstore over HTTP, /demo/petstore/rest over
+    /// WebSocket). WSKIT_NO_DEMO takes 1/true/yes; `demo = false` in the config file.
+    /// Default: the demo is mounted.
+    #[arg(long, env = "WSKIT_NO_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
+    no_demo: bool,
+
     /// Time a client has for the TLS handshake and for sending its request head (upgrade or
     /// HTTP). Default: 10s.
     #[arg(long, env = "WSKIT_HANDSHAKE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
@@ -152,6 +158,8 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Option<Duration>,
     /// `/api/rest` forwarding: time for the agent's response head.
     pub(crate) rest_timeout: Duration,
+    /// Mount the petstore demo under `/demo/petstore`.
+    pub(crate) demo: bool,
     pub(crate) handshake_timeout: Duration,
     pub(crate) drain_timeout: Duration,
 }
@@ -203,6 +211,7 @@ impl Config {
                 .unwrap_or(defaults.heartbeat_timeout),
             idle_timeout: layer.idle_timeout.map_or(defaults.idle_timeout, |t| t.0),
             rest_timeout: layer.rest_timeout.unwrap_or(defaults.rest_timeout),
+            demo: layer.demo.unwrap_or(defaults.demo),
             handshake_timeout: layer
                 .handshake_timeout
                 .unwrap_or(defaults.handshake_timeout),
@@ -252,6 +261,7 @@ impl Config {
         let _ = writeln!(out, "idle_timeout = \"{}\"", toggle(self.idle_timeout));
         let rest = fmt_duration(self.rest_timeout);
         let _ = writeln!(out, "rest_timeout = \"{rest}\"");
+        let _ = writeln!(out, "demo = {}", self.demo);
         let handshake = fmt_duration(self.handshake_timeout);
         let _ = writeln!(out, "handshake_timeout = \"{handshake}\"");
         let _ = writeln!(
@@ -277,6 +287,7 @@ impl Default for Config {
             heartbeat_timeout: Duration::from_secs(10),
             idle_timeout: None,
             rest_timeout: Duration::from_secs(30),
+            demo: true,
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
         }
@@ -311,6 +322,7 @@ struct Layer {
     idle_timeout: Option<Toggle>,
     rest_timeout: Option<Duration>,
     handshake_timeout: Option<Duration>,
+    demo: Option<bool>,
     drain_timeout: Option<Duration>,
 }
 
@@ -330,6 +342,7 @@ impl Layer {
             heartbeat_timeout: self.heartbeat_timeout.or(other.heartbeat_timeout),
             idle_timeout: self.idle_timeout.or(other.idle_timeout),
             rest_timeout: self.rest_timeout.or(other.rest_timeout),
+            demo: self.demo.or(other.demo),
             handshake_timeout: self.handshake_timeout.or(other.handshake_timeout),
             drain_timeout: self.drain_timeout.or(other.drain_timeout),
         }
@@ -351,6 +364,7 @@ impl ServeArgs {
             heartbeat_timeout: self.heartbeat_timeout,
             idle_timeout: self.idle_timeout,
             rest_timeout: self.rest_timeout,
+            demo: self.no_demo.then_some(false),
             handshake_timeout: self.handshake_timeout,
             drain_timeout: self.drain_timeout,
         }
@@ -371,6 +385,7 @@ const FIELDS: &[&str] = &[
     "heartbeat_timeout",
     "idle_timeout",
     "rest_timeout",
+    "demo",
     "handshake_timeout",
     "drain_timeout",
 ];
@@ -403,6 +418,7 @@ fn read_file(path: &Path) -> anyhow::Result<Layer> {
             }
             "idle_timeout" => layer.idle_timeout = Some(parse_toggle(text()?).map_err(at)?),
             "rest_timeout" => layer.rest_timeout = Some(parse_duration(text()?).map_err(at)?),
+            "demo" => layer.demo = Some(boolean(value).map_err(at)?),
             "handshake_timeout" => {
                 layer.handshake_timeout = Some(parse_duration(text()?).map_err(at)?);
             }
@@ -420,6 +436,12 @@ fn string(value: &toml::Value) -> Result<&str, String> {
     value
         .as_str()
         .ok_or_else(|| format!("expected a string, found {}", value.type_str()))
+}
+
+fn boolean(value: &toml::Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| format!("expected true or false, found {}", value.type_str()))
 }
 
 fn size(value: &toml::Value) -> Result<usize, String> {
@@ -536,6 +558,23 @@ mod tests {
         assert_eq!(config, Config::default());
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         config.check_exposure().unwrap();
+    }
+
+    #[test]
+    fn rest_timeout_and_demo() {
+        let config = Config::merge(Layer::default(), Layer::default()).unwrap();
+        assert_eq!(config.rest_timeout, Duration::from_secs(30));
+        assert!(config.demo);
+        let from_file = file("rest_timeout = \"2s\"\ndemo = false").unwrap();
+        let config = Config::merge(Layer::default(), from_file).unwrap();
+        assert_eq!(config.rest_timeout, Duration::from_secs(2));
+        assert!(!config.demo);
+        assert!(config.to_toml().contains("demo = false\n"));
+        let err = file("demo = \"no\"").err().unwrap().to_string();
+        assert!(
+            err.contains("field demo: expected true or false, found string"),
+            "{err}"
+        );
     }
 
     #[test]

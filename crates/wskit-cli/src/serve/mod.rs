@@ -185,6 +185,7 @@ fn rest_settings(config: &Config) -> rest::Settings {
             .heartbeat_interval
             .map(|interval| (interval, config.heartbeat_timeout)),
         handshake_timeout: config.handshake_timeout,
+        demo: config.demo,
     }
 }
 

@@ -1,5 +1,5 @@
 //! REST over WebSocket (`wskit_rest`) in `wskit serve`: the `/rest` endpoint, the `/api/rest`
-//! gateway to the agents connected there.
+//! gateway to the agents connected there, and the petstore demo.
 //!
 //! - `GET /rest` upgrades to a REST connection (the `wskit-rest.v1` subprotocol when the client
 //!   offers it, SwaggerSocket v1 otherwise) behind the same access rule as `/api`: the bearer
@@ -9,6 +9,8 @@
 //! - `GET /api/rest` lists the connections of `/rest` (the agents: id, protocol, handshake
 //!   metadata); `ANY /api/rest/{id}/{*path}` forwards an HTTP request over that connection and
 //!   answers with the agent's response (404 unknown id, 502 agent gone, 504 timeout).
+//! - `/demo/petstore` serves `example_petstore`'s router over plain HTTP, and
+//!   `/demo/petstore/rest` serves the same router (the same store) over WebSocket.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ use super::api::{self, AppState};
 
 /// The path of the REST-over-WebSocket endpoint.
 pub(crate) const REST_PATH: &str = "/rest";
+/// Where the petstore demo is mounted.
+pub(crate) const DEMO_PATH: &str = "/demo/petstore";
 
 /// The settings of this module, taken from the serve configuration.
 #[derive(Debug, Clone)]
@@ -40,6 +44,8 @@ pub(crate) struct Settings {
     pub(crate) heartbeat: Option<(Duration, Duration)>,
     /// Time a client has to finish the REST handshake after the upgrade.
     pub(crate) handshake_timeout: Duration,
+    /// Mount the petstore demo.
+    pub(crate) demo: bool,
 }
 
 /// The REST servers of `wskit serve`, to close their connections at shutdown.
@@ -57,7 +63,7 @@ struct Gateway {
 // ===== impl Rest =====
 
 impl Rest {
-    /// The routes `/rest` and `/api/rest...`. `api` is served to the
+    /// The routes `/rest`, `/api/rest...` and (when enabled) the demo. `api` is served to the
     /// clients of `/rest`; `state` gives the access rule.
     pub(crate) fn router(state: &AppState, api: Router, settings: &Settings) -> (Self, Router) {
         let api = authorised(api, state.api_key.clone());
@@ -70,7 +76,7 @@ impl Rest {
             let server = server.clone();
             get(move |ws: WebSocketUpgrade| async move { server.upgrade(ws) })
         };
-        let router = Router::new()
+        let mut router = Router::new()
             .route(REST_PATH, upgrade)
             .route_layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -87,7 +93,12 @@ impl Rest {
                 state.clone(),
                 api::require_key,
             ));
-        let servers = vec![server];
+        let mut servers = vec![server];
+        if settings.demo {
+            let (demo, demo_server) = demo(settings);
+            router = router.merge(demo);
+            servers.push(demo_server);
+        }
         (Self { servers }, router)
     }
 
@@ -301,6 +312,21 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
+}
+
+// ===== the demo =====
+
+/// The petstore under [`DEMO_PATH`] over HTTP, and at `{DEMO_PATH}/rest` over WebSocket, one
+/// store for both.
+fn demo(settings: &Settings) -> (Router, RestServer) {
+    let pets = example_petstore::router();
+    let server = rest_server(RestConnection::builder().serve(pets.clone()), settings);
+    let upgrade = {
+        let server = server.clone();
+        get(move |ws: WebSocketUpgrade| async move { server.upgrade(ws) })
+    };
+    let router = Router::new().nest(DEMO_PATH, pets.route("/rest", upgrade));
+    (router, server)
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ pub const VARIABLES: &[&str] = &[
     "WSKIT_HANDSHAKE_TIMEOUT",
     "WSKIT_DRAIN_TIMEOUT",
     "WSKIT_REST_TIMEOUT",
+    "WSKIT_NO_DEMO",
 ];
 
 /// `wskit serve ARGS` with a clean environment.
