@@ -347,3 +347,35 @@ async fn no_demo_means_404() {
         assert!(error.to_string().contains("404"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn browser_origins_need_allowed_origins() {
+    let server = Server::start(&["--allowed-origins", "https://ok.example"]);
+    let url = server.url("/rest");
+    let refused = within(
+        wskit::Client::new(&url)
+            .origin("https://evil.example")
+            .connect(),
+    )
+    .await
+    .expect_err("an unlisted origin may not open /rest");
+    assert!(refused.to_string().contains("403"), "{refused}");
+    let (ws, _) = within(
+        wskit::Client::new(&url)
+            .origin("https://ok.example")
+            .connect(),
+    )
+    .await
+    .expect("a listed origin opens /rest");
+    drop(ws);
+    // The default (any origin for /ws) does not open /rest to pages.
+    let default = Server::start(&[]);
+    let refused = within(
+        wskit::Client::new(default.url("/rest"))
+            .origin("http://127.0.0.1:1")
+            .connect(),
+    )
+    .await
+    .expect_err("no origin is listed by default");
+    assert!(refused.to_string().contains("403"), "{refused}");
+}

@@ -49,7 +49,8 @@ pub(crate) struct ServeArgs {
     api_key: Option<String>,
 
     /// Origins allowed to open /ws and /echo, comma-separated (`https://app.example.com`);
-    /// `*` allows any. Other origins get 403. Default: any origin.
+    /// `*` allows any. Other origins get 403. Default: any origin (but /rest admits a browser
+    /// origin only when it is listed here).
     #[arg(
         long,
         env = "WSKIT_ALLOWED_ORIGINS",
@@ -118,6 +119,12 @@ Precedence: flags, then WSKIT_* environment variables, then the --config file, t
 
 Endpoints: / (chat page), /ws (JSON messaging, docs/protocol.md), /echo, /api/* (HTTP API for \
 backends, bearer key), /api/stats (open, read-only), /metrics (Prometheus), /healthz.
+
+REST over WebSocket: /rest (wskit-rest.v1 or SwaggerSocket v1; same key or loopback rule as \
+/api) lets a client call the HTTP API over the connection, and an agent serve its own API, \
+reached through /api/rest/{id}/PATH (GET /api/rest lists the agents). Demo: the petstore at \
+/demo/petstore (HTTP, /demo/petstore/openapi.json) and /demo/petstore/rest (WebSocket); \
+--no-demo removes it.
 
 Example config file:
     listen = \"0.0.0.0:8080\"

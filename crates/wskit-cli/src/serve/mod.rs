@@ -12,6 +12,7 @@
 //! - [`ws`]: the hub services that run it.
 //! - [`api`]: the HTTP API, stats, metrics and health.
 //! - [`page`]: the embedded web page.
+//! - [`rest`]: REST over WebSocket (`/rest`, the `/api/rest` gateway) and the petstore demo.
 //!
 //! Connections are served here, one task each, with hyper's HTTP/1.1 server rather than
 //! `axum::serve`, so that the handshake timeout covers TLS and the request head, and shutdown
@@ -186,6 +187,7 @@ fn rest_settings(config: &Config) -> rest::Settings {
             .map(|interval| (interval, config.heartbeat_timeout)),
         handshake_timeout: config.handshake_timeout,
         demo: config.demo,
+        origins: config.allowed_origins.clone(),
     }
 }
 

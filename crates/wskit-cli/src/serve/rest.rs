@@ -3,7 +3,8 @@
 //!
 //! - `GET /rest` upgrades to a REST connection (the `wskit-rest.v1` subprotocol when the client
 //!   offers it, SwaggerSocket v1 otherwise) behind the same access rule as `/api`: the bearer
-//!   key when one is configured (401 before the upgrade), else loopback peers only (403). Both
+//!   key when one is configured (401 before the upgrade), else loopback peers only (403); a
+//!   browser `Origin` must be listed in `allowed_origins` (403). Both
 //!   directions work on every connection: the client calls serve's HTTP API (`/api/...`,
 //!   already authorised by the upgrade), and the server calls whatever API the client serves.
 //! - `GET /api/rest` lists the connections of `/rest` (the agents: id, protocol, handshake
@@ -46,12 +47,23 @@ pub(crate) struct Settings {
     pub(crate) handshake_timeout: Duration,
     /// Mount the petstore demo.
     pub(crate) demo: bool,
+    /// Browser origins allowed to open `/rest` (`*`: any); a request without `Origin` (not a
+    /// browser) needs none.
+    pub(crate) origins: Vec<String>,
 }
 
 /// The REST servers of `wskit serve`, to close their connections at shutdown.
 #[derive(Debug, Clone)]
 pub(crate) struct Rest {
     servers: Vec<RestServer>,
+}
+
+/// What [`access`] checks.
+#[derive(Debug, Clone)]
+struct Access {
+    /// Whether an API key is configured (and then [`api::require_key`] checked it).
+    keyed: bool,
+    origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,8 +91,11 @@ impl Rest {
         let mut router = Router::new()
             .route(REST_PATH, upgrade)
             .route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                loopback_without_key,
+                Access {
+                    keyed: state.api_key.is_some(),
+                    origins: settings.origins.clone(),
+                },
+                access,
             ))
             .merge(
                 Router::new()
@@ -147,15 +162,13 @@ fn authorised(api: Router, key: Option<Arc<str>>) -> Router {
     }))
 }
 
-/// Without an API key, `/rest` is for local processes only, as the HTTP API is: 403 for a
-/// peer beyond loopback (only possible behind a local proxy: serve does not listen beyond
-/// loopback without a key). With a key, [`api::require_key`] has checked it.
-async fn loopback_without_key(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if state.api_key.is_none() {
+/// The access rule of `/rest` after [`api::require_key`]: without an API key, loopback peers
+/// only (403 otherwise; only possible behind a local proxy, since serve does not listen beyond
+/// loopback without a key). And, key or not, no browser page from an origin not listed in
+/// `allowed_origins` (403): a page's WebSocket carries no key, and would otherwise read the API
+/// of a server open to local processes.
+async fn access(State(access): State<Access>, request: Request, next: Next) -> Response {
+    if !access.keyed {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -165,6 +178,22 @@ async fn loopback_without_key(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "without an API key, /rest is open to loopback peers only",
+            );
+        }
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let listed = access
+            .origins
+            .iter()
+            .any(|allowed| allowed == "*" || allowed.as_bytes() == origin.as_bytes());
+        if !listed {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                &format!(
+                    "origin {:?} may not open /rest: list it in allowed_origins",
+                    String::from_utf8_lossy(origin.as_bytes())
+                ),
             );
         }
     }
