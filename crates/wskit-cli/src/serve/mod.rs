@@ -131,8 +131,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     ));
     let signal = signals.recv().await;
     tracing::info!(signal, "shutting down");
-    rest.close_all();
-    let report = hub.shutdown(config.drain_timeout).await;
+    let (report, ()) = tokio::join!(
+        hub.shutdown(config.drain_timeout),
+        rest.shutdown(config.drain_timeout)
+    );
     let _ = stop_tx.send(true);
     // HTTP requests in flight get a moment to finish; idle keep-alive connections close now.
     if tokio::time::timeout(Duration::from_secs(5), server)

@@ -117,14 +117,29 @@ impl Rest {
         (Self { servers }, router)
     }
 
-    /// Closes every REST connection (1000), at shutdown.
-    pub(crate) fn close_all(&self) {
-        for server in &self.servers {
-            for id in server.ids() {
-                if let Some(connection) = server.connection(&id) {
-                    connection.close();
-                }
+    /// Closes every REST connection (1000) and waits up to `deadline` for them to end, at
+    /// shutdown (the runtime stops after it: the close frames must be out before).
+    pub(crate) async fn shutdown(&self, deadline: Duration) {
+        let connections: Vec<RestConnection> = self
+            .servers
+            .iter()
+            .flat_map(|server| {
+                server
+                    .ids()
+                    .into_iter()
+                    .filter_map(|id| server.connection(&id))
+            })
+            .collect();
+        for connection in &connections {
+            connection.close();
+        }
+        let all_closed = async {
+            for connection in &connections {
+                connection.closed().await;
             }
+        };
+        if tokio::time::timeout(deadline, all_closed).await.is_err() {
+            tracing::warn!("REST connections still open after the drain timeout; dropping them");
         }
     }
 }
