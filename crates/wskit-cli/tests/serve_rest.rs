@@ -123,6 +123,10 @@ async fn the_api_over_rest_with_both_protocols_reaches_ws_clients() {
         );
         let (status, body) = call(&client, "POST", "/api/broadcast", "not json").await;
         assert_eq!(status, 400, "{body}");
+        // The API's body limit (64 KiB by default) holds over /rest as over HTTP.
+        let big = json!({"data": "x".repeat(100_000)}).to_string();
+        let (status, _) = call(&client, "POST", "/api/broadcast", &big).await;
+        assert_eq!(status, 413, "swagger: {swagger}");
         client.close().await;
     }
 }
@@ -148,9 +152,16 @@ async fn agents_are_listed_and_answer_through_the_gateway() {
         } else {
             wskit_rest::PROTOCOL
         };
+        // (The previous round's agent may still be on its way out.)
+        let listed = list.json()["agents"]
+            .as_array()
+            .expect("a list of agents")
+            .iter()
+            .find(|agent| agent["id"] == id.as_str())
+            .cloned();
         assert_eq!(
-            list.json(),
-            json!({"agents": [{"id": id, "protocol": protocol, "metadata": meta}]})
+            listed,
+            Some(json!({"id": id, "protocol": protocol, "metadata": meta}))
         );
 
         let path = format!("/api/rest/{id}/echo/a%2Fb/c?x=1&y=two");
@@ -389,6 +400,14 @@ async fn shutdown_closes_rest_connections() {
         .await
         .expect("the REST handshake");
     let conn = RestConnection::builder().negotiated(ws);
+    // A request answered: the server has registered the connection (after the handshake's ack).
+    let request = axum::http::Request::get("/healthz")
+        .body(Body::empty())
+        .expect("a request");
+    let response = within(conn.clone().oneshot(request))
+        .await
+        .expect("a response");
+    assert_eq!(response.status(), 200);
     let list = http(server.addr, "GET", "/api/rest", None, None).await;
     assert_eq!(list.json()["agents"][0]["id"], id);
     // The connection's task must run to answer the close: signal, await, then reap.

@@ -190,6 +190,7 @@ fn rest_settings(config: &Config) -> rest::Settings {
         handshake_timeout: config.handshake_timeout,
         demo: config.demo,
         origins: config.allowed_origins.clone(),
+        max_body: config.max_message_size.max(64 * 1024),
     }
 }
 

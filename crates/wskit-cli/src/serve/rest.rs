@@ -50,6 +50,8 @@ pub(crate) struct Settings {
     /// Browser origins allowed to open `/rest` (`*`: any); a request without `Origin` (not a
     /// browser) needs none.
     pub(crate) origins: Vec<String>,
+    /// The largest request body the API takes over `/rest`, as over HTTP.
+    pub(crate) max_body: usize,
 }
 
 /// The REST servers of `wskit serve`, to close their connections at shutdown.
@@ -78,7 +80,8 @@ impl Rest {
     /// The routes `/rest`, `/api/rest...` and (when enabled) the demo. `api` is served to the
     /// clients of `/rest`; `state` gives the access rule.
     pub(crate) fn router(state: &AppState, api: Router, settings: &Settings) -> (Self, Router) {
-        let api = authorised(api, state.api_key.clone());
+        let api = authorised(api, state.api_key.clone())
+            .layer(axum::extract::DefaultBodyLimit::max(settings.max_body));
         let server = rest_server(RestConnection::builder().serve(api), settings);
         let gateway = Gateway {
             server: server.clone(),
