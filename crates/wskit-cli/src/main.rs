@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the real-time messaging server: chat page, JSON protocol on /ws, HTTP API, metrics.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a WebSocket echo server: every text and binary message comes back, on any path.
     Echo(EchoArgs),
     /// Connect to a WebSocket server: stdin lines go out as text, messages received are printed.

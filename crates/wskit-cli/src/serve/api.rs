@@ -106,7 +106,11 @@ pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 /// Lets a request through when it carries the key, or when there is no key.
-async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn require_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(key) = &state.api_key {
         let given = request
             .headers()

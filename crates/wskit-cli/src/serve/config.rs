@@ -49,7 +49,8 @@ pub(crate) struct ServeArgs {
     api_key: Option<String>,
 
     /// Origins allowed to open /ws and /echo, comma-separated (`https://app.example.com`);
-    /// `*` allows any. Other origins get 403. Default: any origin.
+    /// `*` allows any. Other origins get 403. Default: any origin (but /rest admits a browser
+    /// origin only when it is listed here).
     #[arg(
         long,
         env = "WSKIT_ALLOWED_ORIGINS",
@@ -86,6 +87,17 @@ pub(crate) struct ServeArgs {
     /// disables it. Default: off.
     #[arg(long, env = "WSKIT_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_toggle)]
     idle_timeout: Option<Toggle>,
+
+    /// How long `/api/rest/{id}/...` waits for the agent's response head before answering 504
+    /// (a request over /rest waits as long for the other end). Default: 30s.
+    #[arg(long, env = "WSKIT_REST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    rest_timeout: Option<Duration>,
+
+    /// Do not mount the petstore demo (/demo/petstore over HTTP, /demo/petstore/rest over
+    /// WebSocket). WSKIT_NO_DEMO takes 1/true/yes; `demo = false` in the config file.
+    /// Default: the demo is mounted.
+    #[arg(long, env = "WSKIT_NO_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
+    no_demo: bool,
 
     /// Time a client has for the TLS handshake and for sending its request head (upgrade or
     /// HTTP). Default: 10s.
@@ -139,6 +151,12 @@ Precedence: flags, then WSKIT_* environment variables, then the --config file, t
 Endpoints: / (chat page), /ws (JSON messaging, docs/protocol.md), /echo, /api/* (HTTP API for \
 backends, bearer key), /api/stats (open, read-only), /metrics (Prometheus), /healthz.
 
+REST over WebSocket: /rest (wskit-rest.v1 or SwaggerSocket v1; same key or loopback rule as \
+/api) lets a client call the HTTP API over the connection, and an agent serve its own API, \
+reached through /api/rest/{id}/PATH (GET /api/rest lists the agents). Demo: the petstore at \
+/demo/petstore (HTTP, /demo/petstore/openapi.json) and /demo/petstore/rest (WebSocket); \
+--no-demo removes it.
+
 Example config file:
     listen = \"0.0.0.0:8080\"
     api_key = \"change-me\"
@@ -180,6 +198,10 @@ pub(crate) struct Config {
     pub(crate) heartbeat_interval: Option<Duration>,
     pub(crate) heartbeat_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,
+    /// `/api/rest` forwarding: time for the agent's response head.
+    pub(crate) rest_timeout: Duration,
+    /// Mount the petstore demo under `/demo/petstore`.
+    pub(crate) demo: bool,
     pub(crate) handshake_timeout: Duration,
     pub(crate) drain_timeout: Duration,
     /// The Redis URL, to run as one node of a cluster.
@@ -252,6 +274,8 @@ impl Config {
                 .heartbeat_timeout
                 .unwrap_or(defaults.heartbeat_timeout),
             idle_timeout: layer.idle_timeout.map_or(defaults.idle_timeout, |t| t.0),
+            rest_timeout: layer.rest_timeout.unwrap_or(defaults.rest_timeout),
+            demo: layer.demo.unwrap_or(defaults.demo),
             handshake_timeout: layer
                 .handshake_timeout
                 .unwrap_or(defaults.handshake_timeout),
@@ -303,6 +327,9 @@ impl Config {
         let timeout = fmt_duration(self.heartbeat_timeout);
         let _ = writeln!(out, "heartbeat_timeout = \"{timeout}\"");
         let _ = writeln!(out, "idle_timeout = \"{}\"", toggle(self.idle_timeout));
+        let rest = fmt_duration(self.rest_timeout);
+        let _ = writeln!(out, "rest_timeout = \"{rest}\"");
+        let _ = writeln!(out, "demo = {}", self.demo);
         let handshake = fmt_duration(self.handshake_timeout);
         let _ = writeln!(out, "handshake_timeout = \"{handshake}\"");
         let _ = writeln!(
@@ -334,6 +361,8 @@ impl Default for Config {
             heartbeat_interval: Some(Duration::from_secs(30)),
             heartbeat_timeout: Duration::from_secs(10),
             idle_timeout: None,
+            rest_timeout: Duration::from_secs(30),
+            demo: true,
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             redis: None,
@@ -370,7 +399,9 @@ struct Layer {
     heartbeat_interval: Option<Toggle>,
     heartbeat_timeout: Option<Duration>,
     idle_timeout: Option<Toggle>,
+    rest_timeout: Option<Duration>,
     handshake_timeout: Option<Duration>,
+    demo: Option<bool>,
     drain_timeout: Option<Duration>,
     redis: Option<String>,
     redis_cluster: Option<bool>,
@@ -393,6 +424,8 @@ impl Layer {
             heartbeat_interval: self.heartbeat_interval.or(other.heartbeat_interval),
             heartbeat_timeout: self.heartbeat_timeout.or(other.heartbeat_timeout),
             idle_timeout: self.idle_timeout.or(other.idle_timeout),
+            rest_timeout: self.rest_timeout.or(other.rest_timeout),
+            demo: self.demo.or(other.demo),
             handshake_timeout: self.handshake_timeout.or(other.handshake_timeout),
             drain_timeout: self.drain_timeout.or(other.drain_timeout),
             redis: self.redis.or(other.redis),
@@ -417,6 +450,8 @@ impl ServeArgs {
             heartbeat_interval: self.heartbeat_interval,
             heartbeat_timeout: self.heartbeat_timeout,
             idle_timeout: self.idle_timeout,
+            rest_timeout: self.rest_timeout,
+            demo: self.no_demo.then_some(false),
             handshake_timeout: self.handshake_timeout,
             drain_timeout: self.drain_timeout,
             redis: self.redis.clone(),
@@ -440,6 +475,8 @@ const FIELDS: &[&str] = &[
     "heartbeat_interval",
     "heartbeat_timeout",
     "idle_timeout",
+    "rest_timeout",
+    "demo",
     "handshake_timeout",
     "drain_timeout",
     "redis",
@@ -475,6 +512,8 @@ fn read_file(path: &Path) -> anyhow::Result<Layer> {
                 layer.heartbeat_timeout = Some(parse_duration(text()?).map_err(at)?);
             }
             "idle_timeout" => layer.idle_timeout = Some(parse_toggle(text()?).map_err(at)?),
+            "rest_timeout" => layer.rest_timeout = Some(parse_duration(text()?).map_err(at)?),
+            "demo" => layer.demo = Some(boolean(value).map_err(at)?),
             "handshake_timeout" => {
                 layer.handshake_timeout = Some(parse_duration(text()?).map_err(at)?);
             }
@@ -505,6 +544,12 @@ fn string(value: &toml::Value) -> Result<&str, String> {
     value
         .as_str()
         .ok_or_else(|| format!("expected a string, found {}", value.type_str()))
+}
+
+fn boolean(value: &toml::Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| format!("expected true or false, found {}", value.type_str()))
 }
 
 fn size(value: &toml::Value) -> Result<usize, String> {
@@ -635,6 +680,23 @@ mod tests {
         assert_eq!(config, Config::default());
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         config.check_exposure().unwrap();
+    }
+
+    #[test]
+    fn rest_timeout_and_demo() {
+        let config = Config::merge(Layer::default(), Layer::default()).unwrap();
+        assert_eq!(config.rest_timeout, Duration::from_secs(30));
+        assert!(config.demo);
+        let from_file = file("rest_timeout = \"2s\"\ndemo = false").unwrap();
+        let config = Config::merge(Layer::default(), from_file).unwrap();
+        assert_eq!(config.rest_timeout, Duration::from_secs(2));
+        assert!(!config.demo);
+        assert!(config.to_toml().contains("demo = false\n"));
+        let err = file("demo = \"no\"").err().unwrap().to_string();
+        assert!(
+            err.contains("field demo: expected true or false, found string"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`ws`]: the hub services that run it.
 //! - [`api`]: the HTTP API, stats, metrics and health.
 //! - [`page`]: the embedded web page.
+//! - [`rest`]: REST over WebSocket (`/rest`, the `/api/rest` gateway) and the petstore demo.
 //!
 //! With `--redis`, the hub gets a [`RedisBroker`]: the hub's fan-outs then reach every node,
 //! and the API and `/ws` use the hub's `cluster_*` calls for sends and listings.
@@ -47,6 +48,7 @@ mod api;
 mod config;
 mod page;
 mod protocol;
+mod rest;
 mod ws;
 
 /// Runs `wskit serve` until SIGINT or SIGTERM.
@@ -102,9 +104,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         metrics,
         started: Instant::now(),
     };
+    let api = api::router(state.clone());
+    let (rest, rest_routes) = rest::Rest::router(&state, api.clone(), &rest_settings(&config));
     let app = Router::new()
         .merge(page::router())
-        .merge(api::router(state))
+        .merge(api)
+        .merge(rest_routes)
         .merge(hub.router())
         .layer(axum::extract::DefaultBodyLimit::max(
             config.max_message_size.max(64 * 1024),
@@ -161,7 +166,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     ));
     let signal = signals.recv().await;
     tracing::info!(signal, "shutting down");
-    let report = hub.shutdown(config.drain_timeout).await;
+    let (report, ()) = tokio::join!(
+        hub.shutdown(config.drain_timeout),
+        rest.shutdown(config.drain_timeout)
+    );
     if let Some(broker) = &broker {
         // Leaves the cluster at once instead of when the node's keys expire.
         if tokio::time::timeout(Duration::from_secs(5), broker.close())
@@ -214,6 +222,20 @@ fn service_options(config: &Config) -> ServiceOptions {
         options = options.idle_timeout(timeout);
     }
     options
+}
+
+/// The settings of `/rest`, `/api/rest` and the demo.
+fn rest_settings(config: &Config) -> rest::Settings {
+    rest::Settings {
+        timeout: config.rest_timeout,
+        heartbeat: config
+            .heartbeat_interval
+            .map(|interval| (interval, config.heartbeat_timeout)),
+        handshake_timeout: config.handshake_timeout,
+        demo: config.demo,
+        origins: config.allowed_origins.clone(),
+        max_body: config.max_message_size.max(64 * 1024),
+    }
 }
 
 fn tls_acceptor(

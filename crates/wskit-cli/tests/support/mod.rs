@@ -43,6 +43,8 @@ pub const VARIABLES: &[&str] = &[
     "WSKIT_REDIS_CLUSTER",
     "WSKIT_REDIS_PREFIX",
     "WSKIT_REDIS_NODE_TTL",
+    "WSKIT_REST_TIMEOUT",
+    "WSKIT_NO_DEMO",
 ];
 
 /// `wskit serve ARGS` with a clean environment.
