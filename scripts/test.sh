@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command of wskit: installs what the tests need (once), then runs
 # fmt, clippy, the unit/integration tests, a release build, the Autobahn
-# TestSuite both ways (kosoku) and the interop tests. Ends with
+# TestSuite both ways (kosoku), the interop tests and a smoke run of the perf
+# harness (scripts/perf.py --smoke). Ends with
 # "N passed, 0 failed" or exits non-zero at the first failing step.
 #
 # Environment:
@@ -137,6 +138,11 @@ if [ -f tests/interop/run.py ]; then
 else
     skip_step "tests/interop/run.py not there"
 fi
+
+# ---------------------------------------------------------------------------
+step "perf harness smoke run: scripts/perf.py --smoke (checks the harness, measures nothing)"
+"$PY" scripts/perf.py --smoke --no-build
+done_step
 
 # ---------------------------------------------------------------------------
 printf '\n==> all steps passed in %ds (%s)\n' "$((SECONDS - t_all))" "$ROOT"
