@@ -1,11 +1,12 @@
 //! `wskit echo`: the echo server used by the Autobahn TestSuite and the interop tests.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use wskit::{Config, DeflateConfig, Server};
 
 use crate::EchoArgs;
@@ -46,20 +47,35 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<()> {
             }
         };
         let _ = stream.set_nodelay(true);
-        let server = server.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let result = match tls {
-                Some(acceptor) => match acceptor.accept(stream).await {
+        tokio::spawn(serve_connection(server.clone(), tls.clone(), stream, peer));
+    }
+}
+
+/// One connection's task: TLS if configured, the handshake, then echo until it ends.
+///
+/// Every idle connection holds this future, so it is kept small: the TLS handshake future
+/// (about 13 KiB inline) and the WebSocket handshake are boxed for their duration only, and
+/// an idle plain connection holds little more than its `WebSocket` (see the test).
+async fn serve_connection(
+    server: Arc<Server>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let result = match tls {
+        Some(acceptor) => {
+            Box::pin(async move {
+                match acceptor.accept(stream).await {
                     Ok(stream) => echo(&server, stream).await,
                     Err(err) => Err(wskit::Error::Tls(err.to_string())),
-                },
-                None => echo(&server, stream).await,
-            };
-            if let Err(err) = result {
-                tracing::debug!(%peer, %err, "connection ended with an error");
-            }
-        });
+                }
+            })
+            .await
+        }
+        None => echo(&server, stream).await,
+    };
+    if let Err(err) = result {
+        tracing::debug!(%peer, %err, "connection ended with an error");
     }
 }
 
@@ -67,7 +83,8 @@ async fn echo<S>(server: &Server, stream: S) -> Result<(), wskit::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut ws, _request) = server.accept(stream).await?;
+    // Boxed: the handshake's state is freed once it is done, not kept for the connection's life.
+    let (mut ws, _) = Box::pin(server.accept(stream)).await?;
     while let Some(msg) = ws.recv().await {
         let msg = msg?;
         if msg.is_text() || msg.is_binary() {
@@ -75,4 +92,26 @@ where
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Idle memory per connection is mostly this future: keep it near the `WebSocket` itself.
+    #[tokio::test]
+    async fn a_connection_task_stays_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let peer = stream.local_addr().unwrap();
+        let task = serve_connection(Arc::new(Server::default()), None, stream, peer);
+        let size = size_of_val(&task);
+        let socket = size_of::<wskit::WebSocket<TcpStream>>();
+        assert!(
+            size <= socket + 512,
+            "the connection task is {size} bytes, the WebSocket {socket}"
+        );
+    }
 }
