@@ -272,6 +272,9 @@ def main() -> int:
                         help="directory for results.json and chart.svg (default reports/perf, "
                              "or reports/perf/smoke with --smoke)")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=BINARY",
+                        help="add another wskit build as a server (`BINARY echo`), e.g. "
+                             "wskit-before=/tmp/wskit-old, to compare builds in the same run")
     args = parser.parse_args()
 
     rounds = args.rounds or (1 if args.smoke else 3)
@@ -279,9 +282,18 @@ def main() -> int:
     warmup = args.warmup or ("0.2s" if args.smoke else "1s")
     release = target_dir() / "release"
     every_server = servers(release)
-    names = ["wskit", "node-ws"] if args.smoke else list(every_server)
+    extra = []
+    for item in args.also:
+        name, _, binary = item.partition("=")
+        if not name or not binary:
+            sys.exit(f"perf.py: --also takes NAME=BINARY, not {item!r}")
+        every_server[name] = [binary, "echo", "--listen", "127.0.0.1:0"]
+        NO_EXTRA_BUILD.add(name)
+        extra.append(name)
+    names = ["wskit", "node-ws"] if args.smoke else [n for n in every_server if n not in extra]
     if args.servers:
         names = args.servers.split(",")
+    names += [n for n in extra if n not in names]
     unknown = [n for n in names if n not in every_server]
     if unknown:
         sys.exit(f"perf.py: unknown server(s) {unknown}; known: {list(every_server)}")

@@ -54,6 +54,10 @@ pub struct WebSocket<S> {
     io: S,
     conn: Connection,
     read_buf: BytesMut,
+    /// The size of the last frame read in more than one piece (at most [`MAX_READ_HINT`]), so
+    /// that the next read asks for a whole such frame at once: one `read` per 16 KiB message
+    /// instead of two or three with the default read size.
+    read_hint: usize,
     config: Config,
     protocol: Option<String>,
     read_eof: bool,
@@ -81,6 +85,7 @@ where
             io,
             conn,
             read_buf,
+            read_hint: 0,
             config,
             protocol,
             read_eof: false,
@@ -398,7 +403,12 @@ where
     /// Reads more bytes into the read buffer; sets `read_eof` at end of stream.
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let wanted = self.conn.bytes_wanted(&self.read_buf);
-        let chunk = wanted.clamp(self.config.read_buffer_size, 1 << 20);
+        if wanted > 0 {
+            self.read_hint = (self.read_buf.len() + wanted).min(MAX_READ_HINT);
+        }
+        let chunk = wanted
+            .max(self.read_hint)
+            .clamp(self.config.read_buffer_size, 1 << 20);
         if self.read_buf.capacity() - self.read_buf.len() < chunk / 2 {
             self.read_buf.reserve(chunk);
         }
@@ -515,6 +525,10 @@ where
     }
 }
 
+/// The largest read size [`WebSocket::poll_recv`] learns from the frames it sees; bigger
+/// frames take several reads, as before.
+const MAX_READ_HINT: usize = 64 * 1024;
+
 /// Reads with the deadline of a future: used by the handshakes.
 pub(crate) async fn with_timeout<T>(
     what: &'static str,
@@ -524,4 +538,84 @@ pub(crate) async fn with_timeout<T>(
     tokio::time::timeout(timeout, fut)
         .await
         .map_err(|_| Error::Timeout(what))?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncWriteExt as _, DuplexStream, ReadBuf};
+
+    use super::*;
+
+    /// A transport that counts the reads that returned bytes.
+    struct CountingReads {
+        inner: DuplexStream,
+        reads: Arc<AtomicUsize>,
+    }
+
+    impl AsyncRead for CountingReads {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+            if buf.filled().len() > before {
+                self.reads.fetch_add(1, Ordering::Relaxed);
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for CountingReads {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn after_one_large_frame_the_next_is_read_in_one_go() {
+        let (server_end, mut client_end) = tokio::io::duplex(1 << 20);
+        let reads = Arc::new(AtomicUsize::new(0));
+        let transport = CountingReads {
+            inner: server_end,
+            reads: reads.clone(),
+        };
+        let mut ws = WebSocket::from_parts(
+            transport,
+            Connection::server(proto::Config::default(), None),
+            BytesMut::new(),
+            Config::default(),
+            None,
+        );
+        let payload = vec![7; 16 * 1024];
+        let frame = wskit_support::client_frame(0x2, &payload);
+
+        client_end.write_all(&frame).await.unwrap();
+        let first = ws.recv().await.unwrap().unwrap();
+        assert_eq!(first.as_payload().len(), payload.len());
+        // The default read size (8 KiB) takes more than one read for the first frame.
+        assert!(reads.load(Ordering::Relaxed) > 1);
+
+        reads.store(0, Ordering::Relaxed);
+        client_end.write_all(&frame).await.unwrap();
+        let second = ws.recv().await.unwrap().unwrap();
+        assert_eq!(second.as_payload().len(), payload.len());
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+    }
 }
