@@ -88,7 +88,9 @@ where
     while let Some(msg) = ws.recv().await {
         let msg = msg?;
         if msg.is_text() || msg.is_binary() {
-            ws.send(msg).await?;
+            // `queue` takes the message at once, so no message is held across the await.
+            ws.queue(msg)?;
+            ws.flush().await?;
         }
     }
     Ok(())

@@ -58,7 +58,7 @@ pub struct WebSocket<S> {
     /// that the next read asks for a whole such frame at once: one `read` per 16 KiB message
     /// instead of two or three with the default read size.
     read_hint: usize,
-    config: Config,
+    limits: Limits,
     protocol: Option<String>,
     read_eof: bool,
     shut_down: bool,
@@ -86,7 +86,7 @@ where
             conn,
             read_buf,
             read_hint: 0,
-            config,
+            limits: Limits::new(&config),
             protocol,
             read_eof: false,
             shut_down: false,
@@ -151,7 +151,7 @@ where
     /// As [`send`](Self::send).
     pub async fn feed(&mut self, msg: Message) -> Result<(), Error> {
         self.conn.send(msg)?;
-        if self.conn.outbox().remaining() >= self.config.write_buffer_size {
+        if self.conn.outbox().remaining() >= self.limits.write_buffer_size {
             self.flush().await?;
         }
         Ok(())
@@ -408,7 +408,7 @@ where
         }
         let chunk = wanted
             .max(self.read_hint)
-            .clamp(self.config.read_buffer_size, 1 << 20);
+            .clamp(self.limits.read_buffer_size, 1 << 20);
         if self.read_buf.capacity() - self.read_buf.len() < chunk / 2 {
             self.read_buf.reserve(chunk);
         }
@@ -467,7 +467,7 @@ where
 
     /// Whether the close deadline has passed (starting it on first call).
     fn poll_close_deadline(&mut self, cx: &mut Context<'_>) -> bool {
-        let timeout = self.config.close_timeout;
+        let timeout = self.limits.close_timeout;
         let deadline = self
             .close_deadline
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
@@ -477,7 +477,7 @@ where
     /// The close timeout in effect.
     #[must_use]
     pub fn close_timeout(&self) -> Duration {
-        self.config.close_timeout
+        self.limits.close_timeout
     }
 }
 
@@ -500,7 +500,7 @@ where
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
-        if this.conn.outbox().remaining() >= this.config.write_buffer_size {
+        if this.conn.outbox().remaining() >= this.limits.write_buffer_size {
             ready!(this.poll_write_outbox(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -522,6 +522,25 @@ where
                 .map_err(Error::from)?;
         }
         this.poll_write_outbox(cx)
+    }
+}
+
+/// The settings of [`Config`] a running connection uses (the handshake's and the protocol's are
+/// used up by then): a third of its size, since every idle connection holds them.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    close_timeout: Duration,
+    write_buffer_size: usize,
+    read_buffer_size: usize,
+}
+
+impl Limits {
+    fn new(config: &Config) -> Self {
+        Self {
+            close_timeout: config.close_timeout,
+            write_buffer_size: config.write_buffer_size,
+            read_buffer_size: config.read_buffer_size,
+        }
     }
 }
 
