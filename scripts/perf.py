@@ -16,6 +16,7 @@ Usage:
     scripts/perf.py --smoke              # one second, wskit and Node ws, tiny counts
     scripts/perf.py --servers wskit,fastwebsockets --scenarios echo-100x20B --rounds 5
     scripts/perf.py --out reports/perf/today
+    scripts/perf.py --scenarios broadcast-100,broadcast-1000   # opt-in: wskit serve's groups
 
 Environment: CARGO_TARGET_DIR (default ~/.cache/wskit/target, as scripts/test.sh).
 """
@@ -57,6 +58,23 @@ def servers(release: Path) -> dict[str, list[str]]:
     }
 
 
+def broadcast_servers(release: Path) -> dict[str, dict]:
+    """Servers of the broadcast scenarios: wskit serve's groups, the peers' raw fan-out."""
+    return {
+        "wskit": {
+            "cmd": [str(release / "wskit"), "serve", "--listen", "127.0.0.1:0"],
+            "path": "/ws",
+            "args": ["--protocol", "serve"],
+        },
+        "tokio-websockets": {
+            "cmd": [str(release / "tokio-websockets-broadcast")], "path": "", "args": [],
+        },
+        "tokio-tungstenite": {
+            "cmd": [str(release / "tokio-tungstenite-broadcast")], "path": "", "args": [],
+        },
+    }
+
+
 # Servers that need no Rust build beyond wskit itself.
 NO_EXTRA_BUILD = {"wskit", "node-ws"}
 
@@ -78,7 +96,17 @@ def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
             },
         }
     echo = {"headline": "messages_per_server_cpu_second", "higher_is_better": True}
+    broadcast = {
+        "headline": "deliveries_per_server_cpu_second",
+        "higher_is_better": True,
+        "broadcast": True,
+    }
     return {
+        # Opt-in (--scenarios): wskit serve's JSON groups against the peers' raw fan-out.
+        "broadcast-100": {**broadcast, "optional": True,
+                          "args": ["broadcast", "-c", "100", "-s", "20", *timing]},
+        "broadcast-1000": {**broadcast, "optional": True,
+                           "args": ["broadcast", "-c", "1000", "-s", "20", *timing]},
         "echo-100x20B": {**echo, "args": ["echo", "-c", "100", "-s", "20", *timing]},
         "echo-100x16KiB": {**echo, "args": ["echo", "-c", "100", "-s", "16384", *timing]},
         "echo-500x16KiB": {**echo, "args": ["echo", "-c", "500", "-s", "16384", *timing]},
@@ -124,11 +152,11 @@ def start_server(cmd: list[str]) -> tuple[subprocess.Popen, str]:
     )
     deadline = time.monotonic() + START_TIMEOUT
     line = proc.stdout.readline() if proc.stdout else ""
-    match = re.search(r"listening on (ws://\S+)", line)
+    match = re.search(r"listening on ((?:ws|http)://\S+)", line)
     if not match or time.monotonic() > deadline:
         stop_server(proc)
         raise RuntimeError(f"{cmd[0]} did not announce its address (first line: {line!r})")
-    return proc, match.group(1)
+    return proc, re.sub(r"^http://", "ws://", match.group(1)).rstrip("/")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -142,8 +170,9 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.stdout.close()
 
 
-def bench_once(wskit: Path, server_cmd: list[str], bench_args: list[str]) -> dict:
+def bench_once(wskit: Path, server_cmd: list[str], bench_args: list[str], path: str = "/") -> dict:
     proc, url = start_server(server_cmd)
+    url += path
     try:
         # `taskset` execs the server, so its pid is the server's.
         cmd = [
@@ -174,9 +203,15 @@ def summarize(results: dict, plan: dict) -> dict:
         rows = {}
         for server, runs in by_server.items():
             row = {"runs": len(runs), headline: median_of(runs, headline)}
-            if runs and runs[0]["scenario"] == "echo":
+            if not runs:
+                continue
+            if runs[0]["scenario"] == "echo":
                 row["messages_per_second"] = median_of(runs, "messages_per_second")
                 row["p99_us"] = statistics.median(r["latency_us"]["p99"] for r in runs)
+            elif runs[0]["scenario"] == "broadcast":
+                # In the table's msg/s and p99 columns: deliveries/s and time to the last one.
+                row["messages_per_second"] = median_of(runs, "deliveries_per_second")
+                row["p99_us"] = statistics.median(r["last_delivery_us"]["p99"] for r in runs)
             rows[server] = row
         base = rows.get("wskit", {}).get(headline)
         for server, row in rows.items():
@@ -206,7 +241,8 @@ def print_table(summary: dict) -> None:
     print(header)
     print("-" * len(header))
     for scenario, block in summary.items():
-        unit = "msg/server-CPU-s" if block["headline"].startswith("messages") else "B/conn"
+        unit = {"messages": "msg/server-CPU-s", "deliveries": "dlv/server-CPU-s"}.get(
+            block["headline"].split("_")[0], "B/conn")
         for server, row in block["servers"].items():
             ratio = row.get("ratio_to_wskit")
             ratio_text = "n/a" if ratio is None else f"{ratio:.2f}x"
@@ -229,8 +265,11 @@ def svg_chart(summary: dict, title: str) -> str:
     for scenario, block in summary.items():
         rows = [(s, r[block["headline"]]) for s, r in block["servers"].items()]
         top = max((v for _, v in rows if v), default=1.0)
-        unit = "messages per server CPU-second" if block["headline"].startswith("messages") \
-            else "server RSS per idle connection, bytes (lower is better)"
+        unit = {
+            "messages": "messages per server CPU-second",
+            "deliveries": "deliveries per server CPU-second",
+        }.get(block["headline"].split("_")[0],
+              "server RSS per idle connection, bytes (lower is better)")
         parts.append(
             f'<text x="10" y="{y}" font-weight="bold">{html.escape(scenario)}: '
             f'{html.escape(unit)}</text>'
@@ -298,7 +337,9 @@ def main() -> int:
     if unknown:
         sys.exit(f"perf.py: unknown server(s) {unknown}; known: {list(every_server)}")
     plan = scenarios(args.smoke, duration, warmup)
-    if args.scenarios:
+    if not args.scenarios:
+        plan = {s: spec for s, spec in plan.items() if not spec.get("optional")}
+    else:
         wanted = args.scenarios.split(",")
         missing = [s for s in wanted if s not in plan]
         if missing:
@@ -316,17 +357,31 @@ def main() -> int:
     os.environ.setdefault("CARGO_TARGET_DIR", str(target_dir()))
     if not args.no_build:
         build(names)
-    raise_fd_limit(10_000 + 1_000)
+    # Each process holds at most the largest connection count of the plan, plus some slack.
+    counts = [int(a) for spec in plan.values() for f, a in zip(spec["args"], spec["args"][1:])
+              if f == "-c"]
+    raise_fd_limit(max(counts, default=0) + 1_000)
 
-    results: dict[str, dict[str, list[dict]]] = {s: {n: [] for n in names} for s in plan}
+    fan_out = broadcast_servers(release)
+    results: dict[str, dict[str, list[dict]]] = {
+        s: {n: [] for n in names if not spec.get("broadcast") or n in fan_out}
+        for s, spec in plan.items()
+    }
     started = time.time()
     for round_index in range(rounds):
         # Rotate the order each round, so no server always runs first or last.
         order = names[round_index % len(names):] + names[:round_index % len(names)]
         for scenario, spec in plan.items():
             for name in order:
+                if name not in results[scenario]:
+                    continue
                 print(f"round {round_index + 1}/{rounds}  {scenario:<16} {name}", flush=True)
-                report = bench_once(release / "wskit", every_server[name], spec["args"])
+                if spec.get("broadcast"):
+                    server = fan_out[name]
+                    report = bench_once(release / "wskit", server["cmd"],
+                                        spec["args"] + server["args"], server["path"])
+                else:
+                    report = bench_once(release / "wskit", every_server[name], spec["args"])
                 results[scenario][name].append(report)
 
     summary = summarize(results, plan)
