@@ -16,7 +16,7 @@ Usage:
     scripts/perf.py --smoke              # one second, wskit and Node ws, tiny counts
     scripts/perf.py --servers wskit,fastwebsockets --scenarios echo-100x20B --rounds 5
     scripts/perf.py --out reports/perf/today
-    scripts/perf.py --scenarios broadcast-100,broadcast-1000   # opt-in: wskit serve's groups
+    scripts/perf.py --scenarios broadcast-100,broadcast-1000,connect-16   # the opt-in ones
 
 Environment: CARGO_TARGET_DIR (default ~/.cache/wskit/target, as scripts/test.sh).
 """
@@ -107,6 +107,9 @@ def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
                           "args": ["broadcast", "-c", "100", "-s", "20", *timing]},
         "broadcast-1000": {**broadcast, "optional": True,
                            "args": ["broadcast", "-c", "1000", "-s", "20", *timing]},
+        # Opt-in: opening handshakes, 16 at a time.
+        "connect-16": {"optional": True, "headline": "handshakes_per_server_cpu_second",
+                       "higher_is_better": True, "args": ["connect", "-c", "16", *timing]},
         "echo-100x20B": {**echo, "args": ["echo", "-c", "100", "-s", "20", *timing]},
         "echo-100x16KiB": {**echo, "args": ["echo", "-c", "100", "-s", "16384", *timing]},
         "echo-500x16KiB": {**echo, "args": ["echo", "-c", "500", "-s", "16384", *timing]},
@@ -208,6 +211,9 @@ def summarize(results: dict, plan: dict) -> dict:
             if runs[0]["scenario"] == "echo":
                 row["messages_per_second"] = median_of(runs, "messages_per_second")
                 row["p99_us"] = statistics.median(r["latency_us"]["p99"] for r in runs)
+            elif runs[0]["scenario"] == "connect":
+                row["messages_per_second"] = median_of(runs, "handshakes_per_second")
+                row["p99_us"] = statistics.median(r["handshake_us"]["p99"] for r in runs)
             elif runs[0]["scenario"] == "broadcast":
                 # In the table's msg/s and p99 columns: deliveries/s and time to the last one.
                 row["messages_per_second"] = median_of(runs, "deliveries_per_second")
@@ -241,7 +247,8 @@ def print_table(summary: dict) -> None:
     print(header)
     print("-" * len(header))
     for scenario, block in summary.items():
-        unit = {"messages": "msg/server-CPU-s", "deliveries": "dlv/server-CPU-s"}.get(
+        unit = {"messages": "msg/server-CPU-s", "deliveries": "dlv/server-CPU-s",
+                "handshakes": "hs/server-CPU-s"}.get(
             block["headline"].split("_")[0], "B/conn")
         for server, row in block["servers"].items():
             ratio = row.get("ratio_to_wskit")
@@ -268,6 +275,7 @@ def svg_chart(summary: dict, title: str) -> str:
         unit = {
             "messages": "messages per server CPU-second",
             "deliveries": "deliveries per server CPU-second",
+            "handshakes": "handshakes per server CPU-second",
         }.get(block["headline"].split("_")[0],
               "server RSS per idle connection, bytes (lower is better)")
         parts.append(
