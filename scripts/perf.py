@@ -59,9 +59,14 @@ def servers(release: Path) -> dict[str, list[str]]:
 
 
 def broadcast_servers(release: Path) -> dict[str, dict]:
-    """Servers of the broadcast scenarios: wskit serve's groups, the peers' raw fan-out."""
+    """Servers of the broadcast scenarios: `wskit echo --broadcast` and the peers fan every
+    message out to every connection (raw); `wskit serve` does it for its JSON groups."""
     return {
         "wskit": {
+            "cmd": [str(release / "wskit"), "echo", "--broadcast", "--listen", "127.0.0.1:0"],
+            "path": "", "args": [],
+        },
+        "wskit-serve": {
             "cmd": [str(release / "wskit"), "serve", "--listen", "127.0.0.1:0"],
             "path": "/ws",
             "args": ["--protocol", "serve"],
@@ -372,17 +377,17 @@ def main() -> int:
 
     fan_out = broadcast_servers(release)
     results: dict[str, dict[str, list[dict]]] = {
-        s: {n: [] for n in names if not spec.get("broadcast") or n in fan_out}
+        s: {n: [] for n in (list(fan_out) if spec.get("broadcast") else names)
+            if not spec.get("broadcast") or n in names or n == "wskit-serve"}
         for s, spec in plan.items()
     }
     started = time.time()
     for round_index in range(rounds):
-        # Rotate the order each round, so no server always runs first or last.
-        order = names[round_index % len(names):] + names[:round_index % len(names)]
         for scenario, spec in plan.items():
-            for name in order:
-                if name not in results[scenario]:
-                    continue
+            # Rotate the order each round, so no server always runs first or last.
+            members = list(results[scenario])
+            shift = round_index % len(members)
+            for name in members[shift:] + members[:shift]:
                 print(f"round {round_index + 1}/{rounds}  {scenario:<16} {name}", flush=True)
                 if spec.get("broadcast"):
                     server = fan_out[name]

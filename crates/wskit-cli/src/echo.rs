@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use wskit::{Config, DeflateConfig, Server};
+use wskit::{Config, DeflateConfig, Message, Server};
+use wskit_hub::{Connection, Hub, Service, ServiceOptions};
 
 use crate::EchoArgs;
 
@@ -30,14 +31,14 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     let deflate = (!args.no_deflate).then(DeflateConfig::default);
-    let server = Arc::new(
-        Server::default().config(
-            Config::default()
-                .deflate(deflate)
-                .max_message_size(args.max_message_size)
-                .max_frame_size(args.max_message_size),
-        ),
-    );
+    let config = Config::default()
+        .deflate(deflate)
+        .max_message_size(args.max_message_size)
+        .max_frame_size(args.max_message_size);
+    if args.broadcast {
+        return broadcast(listener, config).await;
+    }
+    let server = Arc::new(Server::default().config(config));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -76,6 +77,32 @@ async fn serve_connection(
     };
     if let Err(err) = result {
         tracing::debug!(%peer, %err, "connection ended with an error");
+    }
+}
+
+/// `--broadcast`: a hub whose only service, on every path, sends each data message to all.
+async fn broadcast(listener: TcpListener, config: Config) -> anyhow::Result<()> {
+    let hub = Hub::new();
+    hub.register("/", FanOut, ServiceOptions::default().config(config))?;
+    hub.serve(listener).await?;
+    Ok(())
+}
+
+/// The service of `--broadcast`.
+#[derive(Debug)]
+struct FanOut;
+
+impl Service for FanOut {
+    async fn on_text(&self, conn: &Connection, text: wskit::Utf8Bytes) {
+        if let Some(hub) = conn.hub() {
+            let _ = hub.broadcast_all(Message::Text(text));
+        }
+    }
+
+    async fn on_binary(&self, conn: &Connection, data: bytes::Bytes) {
+        if let Some(hub) = conn.hub() {
+            let _ = hub.broadcast_all(Message::Binary(data));
+        }
     }
 }
 

@@ -84,6 +84,28 @@ fn bench_broadcast_reaches_every_member_of_a_wskit_serve_group() {
 }
 
 #[test]
+fn bench_broadcast_raw_reaches_every_connection_of_wskit_echo_broadcast() {
+    let (_server, url, pid) = start(&["echo", "--broadcast", "--listen", "127.0.0.1:0"]);
+    let report = bench(&[
+        "broadcast",
+        "--url",
+        &url,
+        "--connections",
+        "5",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0.2s",
+        "--server-pid",
+        &pid,
+    ]);
+    assert_eq!(report["protocol"], "raw");
+    let rounds = report["rounds"].as_u64().unwrap();
+    assert!(rounds > 0, "{report}");
+    assert_eq!(report["deliveries"].as_u64().unwrap(), rounds * 5);
+}
+
+#[test]
 fn bench_broadcast_says_so_when_the_server_does_not_broadcast() {
     let (_server, url, _pid) = start(&["echo", "--listen", "127.0.0.1:0"]);
     let output = Command::new(env!("CARGO_BIN_EXE_wskit"))
