@@ -28,8 +28,12 @@ pub fn listen_addr() -> SocketAddr {
 /// # Panics
 /// When the address cannot be bound.
 pub async fn bind() -> TcpListener {
-    let listener = TcpListener::bind(listen_addr()).await.expect("binding --listen");
-    let addr = listener.local_addr().expect("a bound socket has an address");
+    let listener = TcpListener::bind(listen_addr())
+        .await
+        .expect("binding --listen");
+    let addr = listener
+        .local_addr()
+        .expect("a bound socket has an address");
     println!("listening on ws://{addr}");
     listener
 }
