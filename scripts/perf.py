@@ -71,6 +71,9 @@ def broadcast_servers(release: Path) -> dict[str, dict]:
             "path": "/ws",
             "args": ["--protocol", "serve"],
         },
+        "fastwebsockets": {
+            "cmd": [str(release / "fastwebsockets-broadcast")], "path": "", "args": [],
+        },
         "tokio-websockets": {
             "cmd": [str(release / "tokio-websockets-broadcast")], "path": "", "args": [],
         },
