@@ -2,7 +2,8 @@
 # The test command of wskit: installs what the tests need (once), then runs
 # fmt, clippy, the unit/integration tests, a release build, the Autobahn
 # TestSuite both ways (kosoku), the interop tests (Python websockets, npm ws
-# and websocket) and the browser tests (Debian's Chromium). Ends with
+# and websocket), the browser tests (Debian's Chromium) and a smoke run of the
+# perf harness (scripts/perf.py --smoke). Ends with
 # "N passed, 0 failed" or exits non-zero at the first failing step.
 #
 # Environment:
@@ -182,6 +183,11 @@ fi
 
 step "browser: headless Chromium against wskit serve (tests/browser/run.mjs)"
 WSKIT_BIN=$RELEASE/wskit node tests/browser/run.mjs
+done_step
+
+# ---------------------------------------------------------------------------
+step "perf harness smoke run: scripts/perf.py --smoke (checks the harness, measures nothing)"
+"$PY" scripts/perf.py --smoke --no-build
 done_step
 
 # ---------------------------------------------------------------------------

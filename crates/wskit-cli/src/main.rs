@@ -53,6 +53,11 @@ struct EchoArgs {
     /// Worker threads (1 runs everything on the current thread).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Send every text and binary message to every connection (the sender included) instead
+    /// of echoing it, through wskit-hub's registry (one frame encoding per message): the server
+    /// of `wskit bench broadcast --protocol raw`. Not with TLS.
+    #[arg(long, conflicts_with = "tls_cert")]
+    broadcast: bool,
 }
 
 fn main() -> anyhow::Result<()> {

@@ -73,7 +73,8 @@ pub enum State {
 pub struct Connection {
     role: Role,
     config: Config,
-    deflate: Option<DeflateCodec>,
+    /// Boxed: most connections never negotiate it, and every idle connection holds this struct.
+    deflate: Option<Box<DeflateCodec>>,
     state: State,
     frame: Option<InFrame>,
     message: Option<InMessage>,
@@ -126,7 +127,7 @@ impl Connection {
     fn new(role: Role, config: Config, deflate: Option<DeflateParams>) -> Self {
         let deflate = deflate.map(|params| {
             let settings = config.deflate.clone().unwrap_or_default();
-            DeflateCodec::new(params, role, &settings)
+            Box::new(DeflateCodec::new(params, role, &settings))
         });
         Self {
             role,

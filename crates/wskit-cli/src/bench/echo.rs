@@ -5,9 +5,8 @@
 //! clock starts; then the run warms up for W and measures for D. Only echoes received in the
 //! measured window count, and the server's CPU time is read at its two ends.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
-use std::io::{ErrorKind, IsTerminal as _};
+use std::io::ErrorKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,13 +14,13 @@ use std::time::Duration;
 use anyhow::{Context as _, ensure};
 use clap::Args;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::parse_duration;
+use super::progress::{Progress, wait_until};
 use super::report::{EchoReport, Latency};
 use super::server::ServerProbe;
 use super::wire::{EchoParser, Target, masked_frame};
@@ -85,7 +84,7 @@ pub(super) async fn run(args: EchoArgs, threads: usize) -> anyhow::Result<EchoRe
         latency_ns: Mutex::new(
             Histogram::new_with_bounds(1, 60_000_000_000, 3).context("creating the histogram")?,
         ),
-        received: AtomicU64::new(0),
+        received: Arc::new(AtomicU64::new(0)),
     });
     let start = Instant::now();
     let window = Window {
@@ -103,15 +102,19 @@ pub(super) async fn run(args: EchoArgs, threads: usize) -> anyhow::Result<EchoRe
         ));
     }
 
-    let progress = std::io::stderr()
-        .is_terminal()
-        .then(|| Progress::new(start, window, &shared));
+    let progress = Progress::timed(
+        start,
+        window.measure_from,
+        window.end,
+        &shared.received,
+        "msg",
+    );
     wait_until(window.measure_from, progress.as_ref()).await;
     let cpu_before = probe.as_ref().map(ServerProbe::cpu_seconds).transpose()?;
     wait_until(window.end, progress.as_ref()).await;
     let cpu_after = probe.as_ref().map(ServerProbe::cpu_seconds).transpose()?;
-    if let Some(progress) = progress {
-        progress.bar.finish_and_clear();
+    if let Some(progress) = &progress {
+        progress.finish();
     }
 
     let mut messages = 0;
@@ -166,7 +169,7 @@ struct Plan {
 #[derive(Debug)]
 struct Shared {
     latency_ns: Mutex<Histogram<u64>>,
-    received: AtomicU64,
+    received: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -281,79 +284,4 @@ fn record(shared: &Shared, samples: &mut Vec<u64>) -> anyhow::Result<()> {
         histogram.saturating_record(sample);
     }
     Ok(())
-}
-
-/// Sleeps until `deadline`, ticking the progress bar (if any) four times a second.
-async fn wait_until(deadline: Instant, progress: Option<&Progress>) {
-    let Some(progress) = progress else {
-        tokio::time::sleep_until(deadline).await;
-        return;
-    };
-    loop {
-        let next = deadline.min(Instant::now() + Duration::from_millis(250));
-        tokio::time::sleep_until(next).await;
-        progress.tick();
-        if next >= deadline {
-            return;
-        }
-    }
-}
-
-/// A progress bar on stderr over the warm-up and the measured window, with the live echo rate.
-#[derive(Debug)]
-struct Progress {
-    bar: ProgressBar,
-    start: Instant,
-    window: Window,
-    shared: Arc<Shared>,
-    last: Cell<(Instant, u64)>,
-}
-
-impl Progress {
-    fn new(start: Instant, window: Window, shared: &Arc<Shared>) -> Self {
-        let total = window.end - start;
-        let bar = ProgressBar::new(u64::try_from(total.as_millis()).unwrap_or(u64::MAX));
-        bar.set_style(
-            // The template is a constant, checked by the tests.
-            ProgressStyle::with_template(PROGRESS_TEMPLATE)
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        Self {
-            bar,
-            start,
-            window,
-            shared: shared.clone(),
-            last: Cell::new((start, 0)),
-        }
-    }
-
-    fn tick(&self) {
-        let now = Instant::now();
-        let received = self.shared.received.load(Ordering::Relaxed);
-        let phase = if now < self.window.measure_from {
-            "warm-up"
-        } else {
-            "measuring"
-        };
-        let (then, before) = self.last.replace((now, received));
-        let seconds = (now - then).as_secs_f64();
-        if seconds > 0.0 {
-            let rate = received.saturating_sub(before) as f64 / seconds;
-            self.bar.set_message(format!("{phase}: {rate:.0} msg/s"));
-        }
-        let elapsed = u64::try_from((now - self.start).as_millis()).unwrap_or(u64::MAX);
-        self.bar.set_position(elapsed);
-    }
-}
-
-const PROGRESS_TEMPLATE: &str = "{spinner} [{bar:30}] {elapsed:>3} {msg}";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_template_is_valid() {
-        assert!(ProgressStyle::with_template(PROGRESS_TEMPLATE).is_ok());
-    }
 }

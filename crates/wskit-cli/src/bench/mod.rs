@@ -8,17 +8,23 @@
 //! # Layout
 //!
 //! - [`echo`]: `wskit bench echo`, the closed-loop echo scenario.
+//! - [`broadcast`]: `wskit bench broadcast`, one publisher, N receivers, time to the last one.
+//! - [`idle`]: `wskit bench idle`, N idle upgraded connections and the server's RSS for them.
+//! - [`connect`]: `wskit bench connect`, opening handshakes per second.
+//! - [`progress`]: the progress bar of the longer runs.
 //! - [`wire`]: the upgrade, the precomputed frames and the minimal frame parser.
 //! - [`server`]: the server's CPU time and peak RSS, read from `/proc/PID/*`.
 //! - [`report`]: the figures, printed for people or as one JSON object.
-//!
-//! `broadcast`, `idle` and `connect` (issue 3) are to follow as siblings of `echo`.
 
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+mod broadcast;
+mod connect;
 mod echo;
+mod idle;
+mod progress;
 mod report;
 mod server;
 mod wire;
@@ -41,6 +47,13 @@ enum Scenario {
     /// N connections each keep K messages of S bytes in flight; reports messages/s, latency and,
     /// given the server's pid, messages per server CPU-second.
     Echo(echo::EchoArgs),
+    /// N clients receive every message one of them publishes; reports the time until the last
+    /// delivery and deliveries per server CPU-second.
+    Broadcast(broadcast::BroadcastArgs),
+    /// Opens N upgraded connections and holds them; reports the server's RSS per connection.
+    Idle(idle::IdleArgs),
+    /// Opens, upgrades and drops connections back to back; reports handshakes per second.
+    Connect(connect::ConnectArgs),
 }
 
 /// Runs a benchmark scenario on its own runtime and prints its report.
@@ -51,6 +64,13 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             let report = runtime.block_on(echo::run(echo_args, args.threads.max(1)))?;
             report.print(args.json)
         }
+        Scenario::Broadcast(broadcast_args) => runtime
+            .block_on(broadcast::run(broadcast_args))?
+            .print(args.json),
+        Scenario::Idle(idle_args) => runtime.block_on(idle::run(idle_args))?.print(args.json),
+        Scenario::Connect(connect_args) => runtime
+            .block_on(connect::run(connect_args))?
+            .print(args.json),
     }
 }
 

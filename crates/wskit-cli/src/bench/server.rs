@@ -39,6 +39,14 @@ impl ServerProbe {
         Ok(ticks as f64 / self.ticks_per_second)
     }
 
+    /// The server's resident set size now (`VmRSS`) in bytes.
+    pub(super) fn rss_bytes(&self) -> anyhow::Result<u64> {
+        let path = format!("/proc/{}/status", self.pid);
+        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let kib = parse_status_kib(&status, "VmRSS").with_context(|| format!("parsing {path}"))?;
+        Ok(kib * 1024)
+    }
+
     /// The server's peak resident set size (`VmHWM`) in bytes: the peak since the process
     /// started, not over the measured window.
     pub(super) fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
@@ -121,5 +129,6 @@ mod tests {
         let probe = ServerProbe::new(std::process::id()).unwrap();
         assert!(probe.cpu_seconds().unwrap() >= 0.0);
         assert!(probe.peak_rss_bytes().unwrap() > 0);
+        assert!(probe.rss_bytes().unwrap() > 0);
     }
 }

@@ -93,31 +93,77 @@ impl Target {
 
 /// One masked frame holding a whole message of `size` bytes.
 pub(super) fn masked_frame(text: bool, size: usize) -> Vec<u8> {
+    // ASCII, so the payload is valid as text too. `i % 26` fits in a u8.
+    let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    masked(if text { 0x1 } else { 0x2 }, &payload)
+}
+
+/// One masked, final frame with `opcode` and `payload`.
+pub(super) fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let header = FrameHeader {
         fin: true,
         rsv1: false,
         rsv2: false,
         rsv3: false,
-        opcode: if text { 0x1 } else { 0x2 },
+        opcode,
         mask: Some(MASK_KEY),
-        payload_len: size as u64,
+        payload_len: payload.len() as u64,
     };
-    let mut frame = Vec::with_capacity(header.encoded_len() + size);
+    let mut frame = Vec::with_capacity(header.encoded_len() + payload.len());
     header.encode(&mut frame);
     let payload_start = frame.len();
-    // ASCII, so the payload is valid as text too. `i % 26` fits in a u8.
-    frame.extend((0..size).map(|i| b'a' + (i % 26) as u8));
+    frame.extend_from_slice(payload);
     apply_mask(&mut frame[payload_start..], MASK_KEY, 0);
     frame
 }
 
+/// Reads whole messages from a connection until `count` have come, for set-up steps whose
+/// answers the generator looks at (`wskit serve`'s welcome and acknowledgements). `buf` holds
+/// bytes already read; what follows the last message is left in it.
+pub(super) async fn read_messages(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    count: usize,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut messages = Vec::with_capacity(count);
+    let mut message = Vec::new();
+    while messages.len() < count {
+        let Some((header, header_len)) = FrameHeader::parse(buf)? else {
+            ensure!(
+                stream.read_buf(buf).await? != 0,
+                "the server closed the connection"
+            );
+            continue;
+        };
+        // Set-up messages are small; a server sending gigabytes here is broken.
+        let payload_len = usize::try_from(header.payload_len)?;
+        if buf.len() < header_len + payload_len {
+            ensure!(
+                stream.read_buf(buf).await? != 0,
+                "the server closed the connection"
+            );
+            continue;
+        }
+        ensure!(header.opcode != 0x8, "the server sent a close frame");
+        if header.opcode <= 0x2 {
+            message.extend_from_slice(&buf[header_len..header_len + payload_len]);
+            if header.fin {
+                messages.push(std::mem::take(&mut message));
+            }
+        }
+        buf.drain(..header_len + payload_len);
+    }
+    Ok(messages)
+}
+
 /// Counts the complete messages in the server's byte stream, skipping payloads where they lie.
+/// [`EchoParser::new`] checks each message's length; [`EchoParser::any_length`] does not.
 ///
 /// Only a partial frame header is ever left for the caller to keep (at most 13 bytes), so the
 /// read buffer stays small whatever the message size.
 #[derive(Debug)]
 pub(super) struct EchoParser {
-    expected_len: u64,
+    expected_len: Option<u64>,
     /// Payload bytes of the current frame not yet seen.
     remaining: u64,
     /// What the current frame is, while its payload is being skipped.
@@ -137,7 +183,17 @@ impl EchoParser {
     /// A parser expecting every message to be `expected_len` bytes long.
     pub(super) fn new(expected_len: usize) -> Self {
         Self {
-            expected_len: expected_len as u64,
+            expected_len: Some(expected_len as u64),
+            remaining: 0,
+            current: None,
+            message_len: 0,
+        }
+    }
+
+    /// A parser that counts messages of any length.
+    pub(super) fn any_length() -> Self {
+        Self {
+            expected_len: None,
             remaining: 0,
             current: None,
             message_len: 0,
@@ -160,12 +216,13 @@ impl EchoParser {
                 }
                 self.current = None;
                 if kind == FrameKind::FinalData {
-                    ensure!(
-                        self.message_len == self.expected_len,
-                        "an echo of {} bytes came back as {}",
-                        self.expected_len,
-                        self.message_len
-                    );
+                    if let Some(expected) = self.expected_len {
+                        ensure!(
+                            self.message_len == expected,
+                            "an echo of {expected} bytes came back as {}",
+                            self.message_len
+                        );
+                    }
                     self.message_len = 0;
                     messages += 1;
                 }

@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""Compare wskit's echo server with its peers: one command, standard library only.
+
+Builds `wskit` and the peer servers in perf/ (release), then runs every server in turn,
+pinned to CPU 0 with `taskset`, under `wskit bench` pinned to CPU 1, for each scenario,
+interleaved over several rounds (each round visits the servers in a rotated order, and every
+run gets a freshly started server). Prints a table of medians with ratios to wskit, and writes
+the raw and median figures as JSON and a bar chart as SVG.
+
+The headline figure of the echo scenarios is messages per server CPU-second (the server's
+user + system time from /proc over the measured window): on a shared 2-core machine it moves
+far less than messages per second, which depends on what else is running.
+
+Usage:
+    scripts/perf.py                      # the full comparison (about 10 minutes)
+    scripts/perf.py --smoke              # one second, wskit and Node ws, tiny counts
+    scripts/perf.py --servers wskit,fastwebsockets --scenarios echo-100x20B --rounds 5
+    scripts/perf.py --out reports/perf/today
+    scripts/perf.py --scenarios broadcast-100,broadcast-1000,connect-16   # the opt-in ones
+
+Environment: CARGO_TARGET_DIR (default ~/.cache/wskit/target, as scripts/test.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CPU = "0"
+GENERATOR_CPU = "1"
+START_TIMEOUT = 20.0
+
+
+def target_dir() -> Path:
+    default = Path.home() / ".cache" / "wskit" / "target"
+    return Path(os.environ.get("CARGO_TARGET_DIR", default))
+
+
+def servers(release: Path) -> dict[str, list[str]]:
+    """Every server, as a command that prints `listening on ws://ADDR` first."""
+    return {
+        "wskit": [str(release / "wskit"), "echo", "--listen", "127.0.0.1:0"],
+        "fastwebsockets": [str(release / "fastwebsockets-echo")],
+        "tokio-websockets": [str(release / "tokio-websockets-echo")],
+        "tokio-tungstenite": [str(release / "tokio-tungstenite-echo")],
+        "node-ws": ["node", str(ROOT / "perf" / "ws-echo.js")],
+    }
+
+
+def broadcast_servers(release: Path) -> dict[str, dict]:
+    """Servers of the broadcast scenarios: `wskit echo --broadcast` and the peers fan every
+    message out to every connection (raw); `wskit serve` does it for its JSON groups."""
+    return {
+        "wskit": {
+            "cmd": [str(release / "wskit"), "echo", "--broadcast", "--listen", "127.0.0.1:0"],
+            "path": "", "args": [],
+        },
+        "wskit-serve": {
+            "cmd": [str(release / "wskit"), "serve", "--listen", "127.0.0.1:0"],
+            "path": "/ws",
+            "args": ["--protocol", "serve"],
+        },
+        "fastwebsockets": {
+            "cmd": [str(release / "fastwebsockets-broadcast")], "path": "", "args": [],
+        },
+        "tokio-websockets": {
+            "cmd": [str(release / "tokio-websockets-broadcast")], "path": "", "args": [],
+        },
+        "tokio-tungstenite": {
+            "cmd": [str(release / "tokio-tungstenite-broadcast")], "path": "", "args": [],
+        },
+    }
+
+
+# Servers that need no Rust build beyond wskit itself.
+NO_EXTRA_BUILD = {"wskit", "node-ws"}
+
+
+def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
+    """name -> the `wskit bench` arguments, the figure that heads the table, and its sense."""
+    timing = ["--duration", duration, "--warmup", warmup]
+    if smoke:
+        return {
+            "echo-4x20B": {
+                "args": ["echo", "-c", "4", "-s", "20", *timing],
+                "headline": "messages_per_server_cpu_second",
+                "higher_is_better": True,
+            },
+            "idle-20": {
+                "args": ["idle", "-c", "20", "--hold", "0.2s"],
+                "headline": "server_rss_per_connection_bytes",
+                "higher_is_better": False,
+            },
+        }
+    echo = {"headline": "messages_per_server_cpu_second", "higher_is_better": True}
+    broadcast = {
+        "headline": "deliveries_per_server_cpu_second",
+        "higher_is_better": True,
+        "broadcast": True,
+    }
+    return {
+        # Opt-in (--scenarios): wskit serve's JSON groups against the peers' raw fan-out.
+        "broadcast-100": {**broadcast, "optional": True,
+                          "args": ["broadcast", "-c", "100", "-s", "20", *timing]},
+        "broadcast-1000": {**broadcast, "optional": True,
+                           "args": ["broadcast", "-c", "1000", "-s", "20", *timing]},
+        # Opt-in: opening handshakes, 16 at a time.
+        "connect-16": {"optional": True, "headline": "handshakes_per_server_cpu_second",
+                       "higher_is_better": True, "args": ["connect", "-c", "16", *timing]},
+        "echo-100x20B": {**echo, "args": ["echo", "-c", "100", "-s", "20", *timing]},
+        "echo-100x16KiB": {**echo, "args": ["echo", "-c", "100", "-s", "16384", *timing]},
+        "echo-500x16KiB": {**echo, "args": ["echo", "-c", "500", "-s", "16384", *timing]},
+        "idle-10000": {
+            "args": ["idle", "-c", "10000", "--hold", "2s"],
+            "headline": "server_rss_per_connection_bytes",
+            "higher_is_better": False,
+        },
+    }
+
+
+def run(cmd: list[str], **kwargs) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT, **kwargs)
+
+
+def build(names: list[str]) -> None:
+    run(["cargo", "build", "--release", "-p", "wskit-cli", "--bin", "wskit"])
+    if any(name not in NO_EXTRA_BUILD for name in names):
+        run(["cargo", "build", "--release", "--manifest-path", "perf/Cargo.toml"])
+    if "node-ws" in names and not (ROOT / "tests/peers/node_modules/ws").is_dir():
+        run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT / "tests/peers")
+
+
+def raise_fd_limit(needed: int) -> None:
+    """Raises the open-files limit (inherited by the servers and the generator)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < needed:
+        sys.exit(f"perf.py: the open-files limit is {wanted}, {needed} are needed (ulimit -Hn)")
+
+
+def start_server(cmd: list[str]) -> tuple[subprocess.Popen, str]:
+    """Starts a server on CPU 0 and returns it with the URL from its first line."""
+    proc = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, *cmd],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    line = proc.stdout.readline() if proc.stdout else ""
+    match = re.search(r"listening on ((?:ws|http)://\S+)", line)
+    if not match or time.monotonic() > deadline:
+        stop_server(proc)
+        raise RuntimeError(f"{cmd[0]} did not announce its address (first line: {line!r})")
+    return proc, re.sub(r"^http://", "ws://", match.group(1)).rstrip("/")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+
+
+def bench_once(wskit: Path, server_cmd: list[str], bench_args: list[str], path: str = "/") -> dict:
+    proc, url = start_server(server_cmd)
+    url += path
+    try:
+        # `taskset` execs the server, so its pid is the server's.
+        cmd = [
+            "taskset", "-c", GENERATOR_CPU, str(wskit), "bench", *bench_args,
+            "--url", url, "--server-pid", str(proc.pid), "--json",
+        ]
+        out = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "RUST_BACKTRACE": "0"},
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr.strip()}")
+        return json.loads(out.stdout)
+    finally:
+        stop_server(proc)
+
+
+def median_of(runs: list[dict], key: str) -> float | None:
+    values = [run[key] for run in runs if run.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(results: dict, plan: dict) -> dict:
+    """Medians per scenario and server, and the headline's ratio to wskit."""
+    summary = {}
+    for scenario, by_server in results.items():
+        headline = plan[scenario]["headline"]
+        rows = {}
+        for server, runs in by_server.items():
+            row = {"runs": len(runs), headline: median_of(runs, headline)}
+            if not runs:
+                continue
+            if runs[0]["scenario"] == "echo":
+                row["messages_per_second"] = median_of(runs, "messages_per_second")
+                row["p99_us"] = statistics.median(r["latency_us"]["p99"] for r in runs)
+            elif runs[0]["scenario"] == "connect":
+                row["messages_per_second"] = median_of(runs, "handshakes_per_second")
+                row["p99_us"] = statistics.median(r["handshake_us"]["p99"] for r in runs)
+            elif runs[0]["scenario"] == "broadcast":
+                # In the table's msg/s and p99 columns: deliveries/s and time to the last one.
+                row["messages_per_second"] = median_of(runs, "deliveries_per_second")
+                row["p99_us"] = statistics.median(r["last_delivery_us"]["p99"] for r in runs)
+            rows[server] = row
+        base = rows.get("wskit", {}).get(headline)
+        for server, row in rows.items():
+            value = row[headline]
+            if base and value is not None:
+                # "x times wskit" in the better direction: > 1 means the peer does better.
+                row["ratio_to_wskit"] = (
+                    value / base if plan[scenario]["higher_is_better"] else base / value
+                    if value > 0 else None
+                )
+            else:
+                row["ratio_to_wskit"] = None
+        summary[scenario] = {"headline": headline, "servers": rows}
+    return summary
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def print_table(summary: dict) -> None:
+    header = f"{'scenario':<16} {'server':<18} {'median':>12} {'unit':<17} {'vs wskit':>9} " \
+             f"{'msg/s':>11} {'p99 us':>9}"
+    print()
+    print(header)
+    print("-" * len(header))
+    for scenario, block in summary.items():
+        unit = {"messages": "msg/server-CPU-s", "deliveries": "dlv/server-CPU-s",
+                "handshakes": "hs/server-CPU-s"}.get(
+            block["headline"].split("_")[0], "B/conn")
+        for server, row in block["servers"].items():
+            ratio = row.get("ratio_to_wskit")
+            ratio_text = "n/a" if ratio is None else f"{ratio:.2f}x"
+            print(
+                f"{scenario:<16} {server:<18} {fmt(row[block['headline']]):>12} {unit:<17} "
+                f"{ratio_text:>9} {fmt(row.get('messages_per_second')):>11} "
+                f"{fmt(row.get('p99_us'), 1):>9}"
+            )
+    print()
+    print("vs wskit: the peer's figure over wskit's, in the better direction (below 1.00x, "
+          "wskit does better). Higher msg/server-CPU-s is better; lower B/conn is better.")
+
+
+def svg_chart(summary: dict, title: str) -> str:
+    """One panel per scenario, a horizontal bar per server, hand-written SVG."""
+    bar_h, gap, label_w, bar_w, panel_gap = 18, 4, 150, 420, 34
+    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096"]
+    y = 40
+    parts = []
+    for scenario, block in summary.items():
+        rows = [(s, r[block["headline"]]) for s, r in block["servers"].items()]
+        top = max((v for _, v in rows if v), default=1.0)
+        unit = {
+            "messages": "messages per server CPU-second",
+            "deliveries": "deliveries per server CPU-second",
+            "handshakes": "handshakes per server CPU-second",
+        }.get(block["headline"].split("_")[0],
+              "server RSS per idle connection, bytes (lower is better)")
+        parts.append(
+            f'<text x="10" y="{y}" font-weight="bold">{html.escape(scenario)}: '
+            f'{html.escape(unit)}</text>'
+        )
+        y += 10
+        for i, (server, value) in enumerate(rows):
+            width = 0 if not value else max(1, round(bar_w * value / top))
+            color = colors[i % len(colors)]
+            parts.append(
+                f'<text x="{label_w - 6}" y="{y + bar_h - 5}" text-anchor="end">'
+                f'{html.escape(server)}</text>'
+                f'<rect x="{label_w}" y="{y}" width="{width}" height="{bar_h}" fill="{color}"/>'
+                f'<text x="{label_w + width + 6}" y="{y + bar_h - 5}">{fmt(value)}</text>'
+            )
+            y += bar_h + gap
+        y += panel_gap
+    height = y
+    width = label_w + bar_w + 140
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="12">'
+        f'<rect width="100%" height="100%" fill="white"/>'
+        f'<text x="10" y="20" font-size="14" font-weight="bold">{html.escape(title)}</text>'
+        + "".join(parts)
+        + "</svg>\n"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true",
+                        help="one second, wskit and Node ws only, tiny connection counts")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; smoke 1)")
+    parser.add_argument("--duration", default=None, help="measured window (default 5s; smoke 1s)")
+    parser.add_argument("--warmup", default=None, help="warm-up (default 1s; smoke 0.2s)")
+    parser.add_argument("--servers", default=None, help="comma-separated subset of servers")
+    parser.add_argument("--scenarios", default=None, help="comma-separated subset of scenarios")
+    parser.add_argument("--out", default=None,
+                        help="directory for results.json and chart.svg (default reports/perf, "
+                             "or reports/perf/smoke with --smoke)")
+    parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=BINARY",
+                        help="add another wskit build as a server (`BINARY echo`), e.g. "
+                             "wskit-before=/tmp/wskit-old, to compare builds in the same run")
+    args = parser.parse_args()
+
+    rounds = args.rounds or (1 if args.smoke else 3)
+    duration = args.duration or ("1s" if args.smoke else "5s")
+    warmup = args.warmup or ("0.2s" if args.smoke else "1s")
+    release = target_dir() / "release"
+    every_server = servers(release)
+    extra = []
+    for item in args.also:
+        name, _, binary = item.partition("=")
+        if not name or not binary:
+            sys.exit(f"perf.py: --also takes NAME=BINARY, not {item!r}")
+        every_server[name] = [binary, "echo", "--listen", "127.0.0.1:0"]
+        NO_EXTRA_BUILD.add(name)
+        extra.append(name)
+    names = ["wskit", "node-ws"] if args.smoke else [n for n in every_server if n not in extra]
+    if args.servers:
+        names = args.servers.split(",")
+    names += [n for n in extra if n not in names]
+    unknown = [n for n in names if n not in every_server]
+    if unknown:
+        sys.exit(f"perf.py: unknown server(s) {unknown}; known: {list(every_server)}")
+    plan = scenarios(args.smoke, duration, warmup)
+    if not args.scenarios:
+        plan = {s: spec for s, spec in plan.items() if not spec.get("optional")}
+    else:
+        wanted = args.scenarios.split(",")
+        missing = [s for s in wanted if s not in plan]
+        if missing:
+            sys.exit(f"perf.py: unknown scenario(s) {missing}; known: {list(plan)}")
+        plan = {s: plan[s] for s in wanted}
+    for tool in ["taskset", "cargo"] + (["node"] if "node-ws" in names else []):
+        if shutil.which(tool) is None:
+            sys.exit(f"perf.py: `{tool}` not found")
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("perf.py: needs two CPUs (server on 0, generator on 1)")
+    out_dir = Path(args.out) if args.out else ROOT / "reports" / "perf" / (
+        "smoke" if args.smoke else "")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    os.environ.setdefault("CARGO_TARGET_DIR", str(target_dir()))
+    if not args.no_build:
+        build(names)
+    # Each process holds at most the largest connection count of the plan, plus some slack.
+    counts = [int(a) for spec in plan.values() for f, a in zip(spec["args"], spec["args"][1:])
+              if f == "-c"]
+    raise_fd_limit(max(counts, default=0) + 1_000)
+
+    fan_out = broadcast_servers(release)
+    results: dict[str, dict[str, list[dict]]] = {
+        s: {n: [] for n in (list(fan_out) if spec.get("broadcast") else names)
+            if not spec.get("broadcast") or n in names or n == "wskit-serve"}
+        for s, spec in plan.items()
+    }
+    started = time.time()
+    for round_index in range(rounds):
+        for scenario, spec in plan.items():
+            # Rotate the order each round, so no server always runs first or last.
+            members = list(results[scenario])
+            shift = round_index % len(members)
+            for name in members[shift:] + members[:shift]:
+                print(f"round {round_index + 1}/{rounds}  {scenario:<16} {name}", flush=True)
+                if spec.get("broadcast"):
+                    server = fan_out[name]
+                    report = bench_once(release / "wskit", server["cmd"],
+                                        spec["args"] + server["args"], server["path"])
+                else:
+                    report = bench_once(release / "wskit", every_server[name], spec["args"])
+                results[scenario][name].append(report)
+
+    summary = summarize(results, plan)
+    print_table(summary)
+    date = time.strftime("%Y-%m-%d", time.gmtime(started))
+    meta = {
+        "date": date,
+        "rounds": rounds,
+        "duration": duration,
+        "warmup": warmup,
+        "server_cpu": SERVER_CPU,
+        "generator_cpu": GENERATOR_CPU,
+        "note": "2 cores shared; other builds may have been running",
+        "elapsed_seconds": round(time.time() - started, 1),
+    }
+    (out_dir / "results.json").write_text(
+        json.dumps({"meta": meta, "summary": summary, "runs": results}, indent=2) + "\n")
+    title = f"wskit and peers, medians of {rounds} round(s), {date} (server on CPU 0)"
+    (out_dir / "chart.svg").write_text(svg_chart(summary, title))
+    print(f"wrote {out_dir / 'results.json'} and {out_dir / 'chart.svg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
