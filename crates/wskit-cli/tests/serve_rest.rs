@@ -414,7 +414,7 @@ async fn shutdown_closes_rest_connections() {
     server.signal("TERM");
     let reason = within(conn.closed()).await;
     assert!(
-        reason.contains("peer closed") && reason.contains("1000"),
+        reason.contains("peer closed") && reason.contains("1001"),
         "{reason}"
     );
     let (status, _) = server.wait();

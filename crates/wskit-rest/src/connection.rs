@@ -107,11 +107,24 @@ impl RestConnection {
     /// # }
     /// ```
     pub fn close(&self) {
+        self.close_with(CloseCode::NORMAL, "");
+    }
+
+    /// Closes the WebSocket with `code` and `reason` (for example 1001 when a server shuts
+    /// down). Requests in flight fail with [`Error::ConnectionClosed`].
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn run(conn: wskit_rest::RestConnection) {
+    /// conn.close_with(wskit::CloseCode::GOING_AWAY, "server shutting down");
+    /// # }
+    /// ```
+    pub fn close_with(&self, code: CloseCode, reason: &str) {
         let _ = self
             .protocol
             .core()
             .out
-            .send(Out::Close(CloseCode::NORMAL, String::new()));
+            .send(Out::Close(code, reason.to_owned()));
     }
 
     /// Waits until the connection has ended, and returns why.

@@ -120,7 +120,7 @@ impl Rest {
         (Self { servers }, router)
     }
 
-    /// Closes every REST connection (1000) and waits up to `deadline` for them to end, at
+    /// Closes every REST connection (1001, as the hub does its WebSockets) and waits up to `deadline` for them to end, at
     /// shutdown (the runtime stops after it: the close frames must be out before).
     pub(crate) async fn shutdown(&self, deadline: Duration) {
         let connections: Vec<RestConnection> = self
@@ -134,7 +134,7 @@ impl Rest {
             })
             .collect();
         for connection in &connections {
-            connection.close();
+            connection.close_with(wskit::CloseCode::GOING_AWAY, "server shutting down");
         }
         let all_closed = async {
             for connection in &connections {
