@@ -115,6 +115,7 @@ use std::sync::{Arc, Weak};
 use wskit::proto::EncodedMessage;
 use wskit::{CloseCode, CloseFrame, Message};
 
+use crate::connection::Connection;
 use crate::error::SendError;
 use crate::hub::{Delivery, Hub, HubInner, fan_out};
 use crate::id::ConnectionId;
@@ -216,6 +217,20 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
     /// The other nodes' connections, with their paths, names and groups. Default: none.
     fn connections(&self) -> BrokerFuture<'_, Vec<ConnectionSummary>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Claims `name` for the local connection `id` on every node at once, atomically:
+    /// `Ok(true)` when `id` holds it now (it was free, or `id` held it already), `Ok(false)`
+    /// when another connection, on any node, holds it. Of several nodes claiming one free
+    /// name in the same instant, exactly one gets it. Default: `Ok(true)` (no other node).
+    fn claim<'a>(&'a self, _name: &'a str, _id: &'a ConnectionId) -> BrokerFuture<'a, bool> {
+        Box::pin(async { Ok(true) })
+    }
+
+    /// Gives up a claim of [`claim`](Self::claim) if `id` still holds `name` (a claim that
+    /// ended up not stored locally). Default: nothing to do.
+    fn release<'a>(&'a self, _name: &'a str, _id: &'a ConnectionId) -> BrokerFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -442,6 +457,56 @@ impl Hub {
                 Err(SendError::Unavailable)
             }
         }
+    }
+
+    /// Stores `conn` under `name` unless another connection holds it, on this node or (through
+    /// the broker) on any other: the cluster-wide [`try_store`](Self::try_store). Returns
+    /// whether `conn` holds the name now. The claim is atomic across the nodes: of several
+    /// connections claiming one free name at once, on any nodes, exactly one gets it. The name
+    /// is given up when the connection ends or the name is removed, and when its node
+    /// disappears without clean-up, once the node's entries expire. Without a broker, this is
+    /// [`try_store`](Self::try_store).
+    ///
+    /// # Errors
+    /// [`BrokerError::Unavailable`] when the broker cannot be reached: then nothing is stored
+    /// (granting the name could make a duplicate).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(hub: wskit_hub::Hub, conn: wskit_hub::Connection) {
+    /// match hub.cluster_try_store("alice", &conn).await {
+    ///     Ok(true) => println!("{} is alice on every node", conn.id()),
+    ///     Ok(false) => println!("another connection is alice"),
+    ///     Err(err) => println!("cannot check the other nodes now: {err}"),
+    /// }
+    /// # }
+    /// ```
+    pub async fn cluster_try_store(
+        &self,
+        name: &str,
+        conn: &Connection,
+    ) -> Result<bool, BrokerError> {
+        let Some(broker) = self.broker() else {
+            return Ok(self.try_store(name, conn));
+        };
+        if self
+            .named(name)
+            .is_some_and(|holder| holder.id() != conn.id())
+        {
+            return Ok(false);
+        }
+        if !broker.claim(name, conn.id()).await? {
+            return Ok(false);
+        }
+        if self.try_store(name, conn) {
+            return Ok(true);
+        }
+        // Closed meanwhile (or stored locally for another connection by `store`): give the
+        // claim back rather than leave it until it expires.
+        if let Err(err) = broker.release(name, conn.id()).await {
+            tracing::debug!(%err, name, "could not release a claim not stored");
+        }
+        Ok(false)
     }
 
     /// Every group of every node, with its size (summed over the nodes), sorted by name.
