@@ -12,6 +12,7 @@
 //! | [`Hub::broadcast_all`] | every connection | every node's connections |
 //! | [`Hub::send_to_group`] | local members | every node's members |
 //! | [`Hub::cluster_send`] (async) | the connection, if here | the node holding the id or name |
+//! | [`Hub::cluster_try_store`] (async) | refused if held here | refused if held on any node (one atomic claim) |
 //! | [`Hub::cluster_close`] (async) | the connection, if here | the node holding the id or name |
 //! | [`Hub::cluster_remove_group`] (async) | the group's local members | every node's members |
 //! | [`Hub::cluster_groups`], [`Hub::cluster_members`], [`Hub::cluster_names`], [`Hub::cluster_connections`] (async) | this node | every live node |
@@ -51,9 +52,28 @@
 //! | `{P:node:ID}:conns` | hash, expiring | the node's connection ids and their service paths |
 //! | `{P:node:ID}:groups` | set, expiring | the node's groups with a member |
 //! | `{P:node:ID}:group:{group}` | set, expiring | the node's members of a group |
-//! | `{P:node:ID}:names` | hash, expiring | the node's names and the ids they point to |
+//! | `{P:node:ID}:names` | hash, expiring | the node's index of its names and the ids they point to (for listings) |
+//! | `P:name:{name}` | string, expiring | the claim of a name: `NODE/ID`, the node and connection holding it |
 //!
-//! The braces are a hash tag: a node's keys share one slot of a Redis Cluster.
+//! The braces are a hash tag: a node's keys share one slot of a Redis Cluster. A name's claim
+//! is one key of its own (read and written with single-key commands, so that it may live on
+//! any shard), and the one truth about who holds the name: a send to a name goes to the node
+//! of its claim, and listings ([`Hub::cluster_names`], [`Hub::cluster_connections`]) show a
+//! node's index entry only while the claim points to it.
+//!
+//! ## Names
+//!
+//! [`Hub::cluster_try_store`] claims a name with one Lua script that sets the claim if it is
+//! free (`SET ... PX node_ttl`), refreshes it if the connection holds it already, and refuses
+//! otherwise: of several nodes claiming a free name in the same instant, exactly one gets it.
+//! While Redis is down it fails with [`BrokerError::Unavailable`] rather than grant a name
+//! another node may hold. The heartbeat refreshes the node's claims with the same script (and
+//! sets them again after Redis lost them; a name another node took meanwhile stays that
+//! node's and is logged). A claim is deleted, only if the connection still holds it (a
+//! compare-and-delete script), when the name is removed or its connection closes, and when
+//! the node leaves with [`RedisBroker::close`]; a node that crashes loses its claims with
+//! its other keys, after `node_ttl`. [`Hub::store`] keeps its meaning: it replaces the
+//! holder, on every node (it sets the claim whoever held it).
 //!
 //! Every key of a node expires after [`RedisOptions::node_ttl`] (default 15 s) unless the
 //! node's heartbeat (every third of it) refreshes it: a node that crashes leaves no ghosts
