@@ -9,6 +9,11 @@
 //! queue drops and counts instead of making a fan-out wait). The task keeps a mirror of the
 //! local registry, built from the changes, so that after a reconnection it can subscribe and
 //! register everything again without asking the hub (and without racing it).
+//!
+//! Queries and name claims ([`Broker::claim`]) do not go through the task: they run on a clone
+//! of the command connection and answer the caller directly. A claim is then stored in the hub,
+//! whose `Named` change reaches the task, which indexes the name and refreshes the claim with
+//! every heartbeat; its `Unnamed` change releases the claim.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
