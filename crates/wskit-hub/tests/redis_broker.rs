@@ -561,3 +561,34 @@ async fn a_name_released_on_one_node_can_be_claimed_on_another() {
         [("carol".to_owned(), conn_b.id().clone())]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_claim_was_taken_drops_the_name_at_its_next_heartbeat() {
+    let redis = RedisServer::start();
+    let a = node(&redis, fast().node_ttl(Duration::from_millis(300))).await;
+    let (_on_a, conn_a) = connect(&a).await;
+    assert!(a.hub.cluster_try_store("dana", &conn_a).await.unwrap());
+    a.hub.cluster_flush().await.unwrap();
+
+    // As when another node claimed the name while this one could not reach Redis.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let other = format!("{:032x}/{:032x}", 1, 2);
+    redis::cmd("SET")
+        .arg("wskit:name:dana")
+        .arg(&other)
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    eventually("A drops the name it lost", || async {
+        a.hub.named("dana").is_none()
+    })
+    .await;
+    assert!(a.hub.cluster_names().await.unwrap().is_empty());
+    let holder: String = redis::cmd("GET")
+        .arg("wskit:name:dana")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(holder, other, "the claim stays the other connection's");
+}

@@ -68,8 +68,8 @@
 //! otherwise: of several nodes claiming a free name in the same instant, exactly one gets it.
 //! While Redis is down it fails with [`BrokerError::Unavailable`] rather than grant a name
 //! another node may hold. The heartbeat refreshes the node's claims with the same script (and
-//! sets them again after Redis lost them; a name another node took meanwhile stays that
-//! node's and is logged). A claim is deleted, only if the connection still holds it (a
+//! sets them again after Redis lost them); a name another connection holds meanwhile stays
+//! that connection's, and this node removes it from its registry ([`Node::lost_name`]). A claim is deleted, only if the connection still holds it (a
 //! compare-and-delete script), when the name is removed or its connection closes, and when
 //! the node leaves with [`RedisBroker::close`]; a node that crashes loses its claims with
 //! its other keys, after `node_ttl`. [`Hub::store`] keeps its meaning: it replaces the
@@ -785,6 +785,20 @@ impl Node {
             }
             Target::Connection(_) => Delivery::default(),
         }
+    }
+
+    /// Removes `name` from this node's registry if it still points to `id`: the cluster gave
+    /// the name to another connection (another node claimed it while this one could not
+    /// reach the bus, say), and this node follows. Returns whether it was removed.
+    pub fn lost_name(&self, name: &str, id: &ConnectionId) -> bool {
+        let Some(inner) = self.inner.upgrade() else {
+            return false;
+        };
+        let mut registry = crate::hub::write(&inner.registry);
+        if registry.names.get(name) != Some(id) {
+            return false;
+        }
+        registry.remove_name(name)
     }
 
     /// Whether the hub is still there.

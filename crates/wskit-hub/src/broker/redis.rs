@@ -1229,8 +1229,8 @@ async fn register(conn: &mut Commands, shared: &Shared, mirror: &Mirror) -> Fall
 }
 
 /// Claims this node's names again, refreshing their expiry (or setting them when Redis lost
-/// them). A name another node took meanwhile stays that node's: it is logged, and listings
-/// and sends from other nodes follow the claim.
+/// them). A name another connection holds now stays that connection's: this node removes it
+/// from its registry, so that every node follows the claim.
 async fn refresh_names(conn: &mut Commands, shared: &Shared, mirror: &Mirror) -> Fallible<()> {
     let keys = &shared.keys;
     let ttl = ttl_ms(shared);
@@ -1246,8 +1246,11 @@ async fn refresh_names(conn: &mut Commands, shared: &Shared, mirror: &Mirror) ->
         if held != 1 {
             tracing::warn!(
                 name = name.as_str(), %id,
-                "another node holds this name now; the cluster addresses it there"
+                "another connection holds this name now; removing it here"
             );
+            if let Some(node) = shared.attached.get() {
+                node.lost_name(name, id);
+            }
         }
     }
     Ok(())
