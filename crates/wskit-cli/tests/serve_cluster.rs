@@ -317,4 +317,76 @@ async fn nodes_on_a_redis_cluster_use_sharded_pub_sub() {
         .await;
     assert_eq!(answer["data"], "from b");
     assert_eq!(on_a.recv().await["data"], "from b");
+
+    assert_eq!(on_b.recv().await, json!({"type": "ack", "ref": 2}));
+
+    // Names are claimed in their own keys (each in its own slot) and resolve across nodes.
+    for (i, name) in ["zed", "yan", "xia"].into_iter().enumerate() {
+        let answer = on_a
+            .call(json!({"type": "name", "name": name, "ref": i}))
+            .await;
+        assert_eq!(answer, json!({"type": "ack", "ref": i}));
+        let answer = on_b
+            .call(json!({"type": "name", "name": name, "ref": i}))
+            .await;
+        assert_eq!(answer["code"], "name_taken", "{answer}");
+        let answer = on_b
+            .call(json!({"type": "send", "to": name, "data": i, "ref": "s"}))
+            .await;
+        assert_eq!(answer, json!({"type": "ack", "ref": "s"}));
+        assert_eq!(on_a.recv().await["data"], i);
+    }
+    let listing = http(b.addr, "GET", "/api/connections", None, None)
+        .await
+        .json();
+    let names: Vec<&Value> = listing["connections"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert!(names.contains(&&json!("xia")), "{listing}");
+}
+
+#[tokio::test]
+async fn two_clients_on_two_nodes_claiming_one_name_get_one_ack_and_one_refusal() {
+    let mut redis = RedisServer::start();
+    let a = node(&redis);
+    let b = node(&redis);
+    let mut on_a = Client::connect(&a).await;
+    let mut on_b = Client::connect(&b).await;
+    for round in 0..10 {
+        let name = format!("name-{round}");
+        // Both claims leave before either answer comes back.
+        let claim = json!({"type": "name", "name": name, "ref": round});
+        on_a.send(claim.clone()).await;
+        on_b.send(claim).await;
+        let answers = [on_a.recv().await, on_b.recv().await];
+        let acks = answers.iter().filter(|a| a["type"] == "ack").count();
+        let taken = answers
+            .iter()
+            .filter(|a| a["type"] == "error" && a["code"] == "name_taken")
+            .count();
+        assert_eq!((acks, taken), (1, 1), "round {round}: {answers:?}");
+        assert!(answers.iter().all(|a| a["ref"] == round), "{answers:?}");
+        // The holder is the same from both nodes: a send by name from either reaches it.
+        let (holder, other) = if answers[0]["type"] == "ack" {
+            (&mut on_a, &mut on_b)
+        } else {
+            (&mut on_b, &mut on_a)
+        };
+        let answer = other
+            .call(json!({"type": "send", "to": name, "data": round, "ref": "s"}))
+            .await;
+        assert_eq!(answer, json!({"type": "ack", "ref": "s"}));
+        assert_eq!(holder.recv().await["data"], round);
+    }
+
+    // While Redis is down no name is granted: the node cannot know who else has it.
+    redis.kill();
+    let answer = on_a
+        .call(json!({"type": "name", "name": "later", "ref": "x"}))
+        .await;
+    assert_eq!(answer["code"], "unavailable", "{answer}");
+    assert_eq!(answer["ref"], "x", "{answer}");
 }

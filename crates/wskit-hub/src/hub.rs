@@ -383,7 +383,8 @@ impl Hub {
 
     /// Stores `conn` under `name`, replacing the connection stored there before (Ballerina's
     /// `storeConnection`). The name goes away when the connection ends. Returns false when
-    /// `conn` is no longer open.
+    /// `conn` is no longer open. With a broker, it replaces the holder on every node too; to
+    /// refuse a name held on any node, use [`cluster_try_store`](Self::cluster_try_store).
     #[doc(alias = "storeConnection")]
     pub fn store(&self, name: &str, conn: &Connection) -> bool {
         write(&self.inner.registry).store(name, conn.id())
@@ -391,7 +392,8 @@ impl Hub {
 
     /// Stores `conn` under `name` unless another open connection holds it already; returns
     /// whether `conn` holds the name now. Check and store happen under one lock, so two
-    /// connections racing for a name cannot both get it.
+    /// connections of this node racing for a name cannot both get it (across nodes:
+    /// [`cluster_try_store`](Self::cluster_try_store)).
     pub fn try_store(&self, name: &str, conn: &Connection) -> bool {
         let mut registry = write(&self.inner.registry);
         match registry.names.get(name) {

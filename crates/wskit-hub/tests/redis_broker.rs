@@ -1,6 +1,7 @@
 //! Two hubs on one real Redis (started by the test on a free loopback port): fan-outs, names
-//! and ids across nodes, cluster-wide queries, a crashed node's entries expiring, and a Redis
-//! outage (local delivery goes on, counters move, cross-node delivery resumes).
+//! and ids across nodes, atomic name claims, cluster-wide queries, a crashed node's entries
+//! expiring, and a Redis outage (local delivery goes on, counters move, cross-node delivery
+//! resumes).
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use tokio::net::TcpStream;
 use wskit::{MaybeTlsStream, Message, WebSocket};
-use wskit_hub::broker::{RedisBroker, RedisOptions};
+use wskit_hub::broker::{BrokerError, RedisBroker, RedisOptions};
 use wskit_hub::{Connection, Hub, HubEvent, SendError, Service, ServiceOptions};
 use wskit_support::redis_server::RedisServer;
 
@@ -276,6 +277,15 @@ async fn a_crashed_node_leaves_no_ghosts_and_a_closed_one_leaves_at_once() {
     b_hub.join("room", &conn_b);
     assert!(b_hub.store("ghost", &conn_b));
     eventually("A sees B's member", || has_member(&a.hub, "room", &conn_b)).await;
+    let (_on_a, conn_a) = connect(&a).await;
+    eventually("A sees B's name", || async {
+        a.hub.cluster_names().await.is_ok_and(|n| n.len() == 1)
+    })
+    .await;
+    assert!(
+        !a.hub.cluster_try_store("ghost", &conn_a).await.unwrap(),
+        "B holds the name"
+    );
 
     runtime.shutdown_background();
     eventually("B's member and name expire", || async {
@@ -287,6 +297,11 @@ async fn a_crashed_node_leaves_no_ghosts_and_a_closed_one_leaves_at_once() {
         a.hub.cluster_send("ghost", Message::text("x")).await,
         Err(SendError::NotFound)
     );
+    assert!(
+        a.hub.cluster_try_store("ghost", &conn_a).await.unwrap(),
+        "the vanished node's claim expired with its other keys"
+    );
+    assert_eq!(a.hub.named("ghost").as_ref(), Some(&conn_a));
 
     // A node closed cleanly is gone as soon as `close` returns.
     let c = node(&redis, fast().node_ttl(Duration::from_secs(60))).await;
@@ -330,6 +345,14 @@ async fn a_redis_outage_keeps_local_delivery_and_cross_node_delivery_resumes() {
         a.hub.cluster_send("bee", Message::text("x")).await,
         Err(SendError::Unavailable)
     );
+    assert!(
+        matches!(
+            a.hub.cluster_try_store("bee", &conn_a1).await,
+            Err(BrokerError::Unavailable(_))
+        ),
+        "no name is granted while the other nodes cannot be asked"
+    );
+    assert!(a.hub.named("bee").is_none());
 
     // Local delivery goes on; what could not cross is counted.
     let failures_before = a.hub.stats().broker_publish_failures;
@@ -367,6 +390,10 @@ async fn a_redis_outage_keeps_local_delivery_and_cross_node_delivery_resumes() {
         .await
         .unwrap();
     assert_eq!(text(&mut b1).await, "named");
+    assert!(
+        !a.hub.cluster_try_store("bee", &conn_a1).await.unwrap(),
+        "B claimed its name again when Redis came back"
+    );
     let stats = a.hub.stats();
     assert!(
         stats.broker_reconnects >= 1 && stats.broker_publish_failures >= 1,
@@ -432,4 +459,136 @@ async fn a_dropped_hub_takes_its_node_out_of_the_cluster() {
         !broker.is_connected()
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_claimed_on_two_nodes_at_once_goes_to_exactly_one_connection() {
+    const PER_NODE: usize = 25;
+    const ROUNDS: usize = 4;
+    let redis = RedisServer::start();
+    let a = node(&redis, fast()).await;
+    let b = node(&redis, fast()).await;
+    let mut clients = Vec::new();
+    let mut claimants = Vec::new();
+    for _ in 0..PER_NODE {
+        for n in [&a, &b] {
+            let (ws, conn) = connect(n).await;
+            clients.push(ws);
+            claimants.push((n.hub.clone(), conn));
+        }
+    }
+    for round in 0..ROUNDS {
+        let name = format!("name-{round}");
+        // 50 claims, 25 from each node, released together.
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(claimants.len()));
+        let claims: Vec<_> = claimants
+            .iter()
+            .map(|(hub, conn)| {
+                let (hub, conn, name, start) =
+                    (hub.clone(), conn.clone(), name.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let held = hub.cluster_try_store(&name, &conn).await.unwrap();
+                    held.then_some(conn)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for claim in claims {
+            winners.extend(within(claim).await.unwrap());
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        let winner = winners[0].id().clone();
+        // Every node agrees on the holder, and a send by name from either node reaches it.
+        a.hub.cluster_flush().await.unwrap();
+        b.hub.cluster_flush().await.unwrap();
+        for hub in [&a.hub, &b.hub] {
+            let holders: Vec<(String, wskit_hub::ConnectionId)> = hub
+                .cluster_names()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|(n, _)| *n == name)
+                .collect();
+            assert_eq!(holders, [(name.clone(), winner.clone())], "round {round}");
+        }
+        let on_a = a.hub.named(&name).is_some();
+        let on_b = b.hub.named(&name).is_some();
+        assert!(on_a != on_b, "stored on exactly one node");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_released_on_one_node_can_be_claimed_on_another() {
+    let redis = RedisServer::start();
+    let a = node(&redis, fast()).await;
+    let b = node(&redis, fast()).await;
+    let (on_b, conn_b) = connect(&b).await;
+    let (_on_a, conn_a) = connect(&a).await;
+    assert!(b.hub.cluster_try_store("carol", &conn_b).await.unwrap());
+    assert!(
+        b.hub.cluster_try_store("carol", &conn_b).await.unwrap(),
+        "claiming a name held already is fine"
+    );
+    assert!(!a.hub.cluster_try_store("carol", &conn_a).await.unwrap());
+    assert!(
+        a.hub.named("carol").is_none(),
+        "a refused claim stores nothing"
+    );
+
+    // Released when its connection ends.
+    let mut events = b.hub.events();
+    drop(on_b);
+    loop {
+        if let HubEvent::Closed { id, .. } = within(events.recv()).await.unwrap() {
+            if id == *conn_b.id() {
+                break;
+            }
+        }
+    }
+    b.hub.cluster_flush().await.unwrap();
+    assert!(a.hub.cluster_try_store("carol", &conn_a).await.unwrap());
+
+    // Released when the name is removed; then B's connection can have it.
+    let (_on_b, conn_b) = connect(&b).await;
+    assert!(!b.hub.cluster_try_store("carol", &conn_b).await.unwrap());
+    assert!(a.hub.remove_name("carol"));
+    a.hub.cluster_flush().await.unwrap();
+    assert!(b.hub.cluster_try_store("carol", &conn_b).await.unwrap());
+    b.hub.cluster_flush().await.unwrap();
+    assert_eq!(
+        a.hub.cluster_names().await.unwrap(),
+        [("carol".to_owned(), conn_b.id().clone())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_claim_was_taken_drops_the_name_at_its_next_heartbeat() {
+    let redis = RedisServer::start();
+    let a = node(&redis, fast().node_ttl(Duration::from_millis(300))).await;
+    let (_on_a, conn_a) = connect(&a).await;
+    assert!(a.hub.cluster_try_store("dana", &conn_a).await.unwrap());
+    a.hub.cluster_flush().await.unwrap();
+
+    // As when another node claimed the name while this one could not reach Redis.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let other = format!("{:032x}/{:032x}", 1, 2);
+    redis::cmd("SET")
+        .arg("wskit:name:dana")
+        .arg(&other)
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    eventually("A drops the name it lost", || async {
+        a.hub.named("dana").is_none()
+    })
+    .await;
+    assert!(a.hub.cluster_names().await.unwrap().is_empty());
+    let holder: String = redis::cmd("GET")
+        .arg("wskit:name:dana")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(holder, other, "the claim stays the other connection's");
 }

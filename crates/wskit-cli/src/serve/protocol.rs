@@ -59,7 +59,8 @@ pub(crate) enum Code {
     QueueFull,
     /// Binary messages are not part of the protocol.
     Unsupported,
-    /// The target is not on this node and the other nodes cannot be reached (Redis is down).
+    /// The target is not on this node, or a name cannot be claimed, while the other nodes
+    /// cannot be reached (Redis is down).
     Unavailable,
 }
 
@@ -208,6 +209,20 @@ pub(crate) fn send_reply(
 /// The reply to a `name` that another connection (on any node) holds.
 pub(crate) fn name_taken(reference: Option<Value>, name: &str) -> Outgoing {
     Outgoing::error(reference, name_taken_failure(name))
+}
+
+/// The reply to a `name` while the other nodes cannot be reached (`--redis`, Redis down).
+pub(crate) fn name_unavailable(reference: Option<Value>, name: &str) -> Outgoing {
+    Outgoing::error(
+        reference,
+        Failure::new(
+            Code::Unavailable,
+            format!(
+                "cannot check that no other node has the name {name:?}: the other nodes \
+                 cannot be reached now; retry later"
+            ),
+        ),
+    )
 }
 
 /// The answer to a `presence`.

@@ -77,17 +77,24 @@ async fn cluster(rooms: &HubRooms<'_>, request: Request) -> Option<Outgoing> {
             protocol::send_reply(reference, &to, outcome)
         }
         Command::Name { name } => {
-            // Checked across the nodes first. Best effort: two nodes may grant one name in the
-            // same instant; a send to it then reaches one of them.
-            if let Ok(names) = hub.cluster_names().await {
-                if names.iter().any(|(n, id)| *n == name && id != conn.id()) {
-                    return Some(protocol::name_taken(reference, &name));
+            // Claimed atomically across the nodes (a Redis key per name): of two clients on
+            // two nodes claiming one name at once, one gets it. While Redis is down no name is
+            // granted, since this node cannot know whether another holds it.
+            match hub.cluster_try_store(&name, conn).await {
+                Ok(true) => {}
+                Ok(false) => return Some(protocol::name_taken(reference, &name)),
+                Err(err) => {
+                    tracing::debug!(%err, name, "cannot claim a name across the nodes");
+                    return Some(protocol::name_unavailable(reference, &name));
                 }
             }
-            let command = Command::Name { name };
-            let reply = protocol::handle_request(rooms, me, Request { reference, command });
+            for previous in hub.memberships(conn).1 {
+                if previous != name {
+                    hub.remove_name(&previous);
+                }
+            }
             let _ = hub.cluster_flush().await;
-            reply
+            reference.map(|reference| Outgoing::Ack { reference })
         }
         Command::Presence { group } => {
             match (hub.cluster_members(&group).await, hub.cluster_names().await) {

@@ -12,6 +12,7 @@
 //! | [`Hub::broadcast_all`] | every connection | every node's connections |
 //! | [`Hub::send_to_group`] | local members | every node's members |
 //! | [`Hub::cluster_send`] (async) | the connection, if here | the node holding the id or name |
+//! | [`Hub::cluster_try_store`] (async) | refused if held here | refused if held on any node (one atomic claim) |
 //! | [`Hub::cluster_close`] (async) | the connection, if here | the node holding the id or name |
 //! | [`Hub::cluster_remove_group`] (async) | the group's local members | every node's members |
 //! | [`Hub::cluster_groups`], [`Hub::cluster_members`], [`Hub::cluster_names`], [`Hub::cluster_connections`] (async) | this node | every live node |
@@ -51,9 +52,28 @@
 //! | `{P:node:ID}:conns` | hash, expiring | the node's connection ids and their service paths |
 //! | `{P:node:ID}:groups` | set, expiring | the node's groups with a member |
 //! | `{P:node:ID}:group:{group}` | set, expiring | the node's members of a group |
-//! | `{P:node:ID}:names` | hash, expiring | the node's names and the ids they point to |
+//! | `{P:node:ID}:names` | hash, expiring | the node's index of its names and the ids they point to (for listings) |
+//! | `P:name:{name}` | string, expiring | the claim of a name: `NODE/ID`, the node and connection holding it |
 //!
-//! The braces are a hash tag: a node's keys share one slot of a Redis Cluster.
+//! The braces are a hash tag: a node's keys share one slot of a Redis Cluster. A name's claim
+//! is one key of its own (read and written with single-key commands, so that it may live on
+//! any shard), and the one truth about who holds the name: a send to a name goes to the node
+//! of its claim, and listings ([`Hub::cluster_names`], [`Hub::cluster_connections`]) show a
+//! node's index entry only while the claim points to it.
+//!
+//! ## Names
+//!
+//! [`Hub::cluster_try_store`] claims a name with one Lua script that sets the claim if it is
+//! free (`SET ... PX node_ttl`), refreshes it if the connection holds it already, and refuses
+//! otherwise: of several nodes claiming a free name in the same instant, exactly one gets it.
+//! While Redis is down it fails with [`BrokerError::Unavailable`] rather than grant a name
+//! another node may hold. The heartbeat refreshes the node's claims with the same script (and
+//! sets them again after Redis lost them); a name another connection holds meanwhile stays
+//! that connection's, and this node removes it from its registry ([`Node::lost_name`]). A claim is deleted, only if the connection still holds it (a
+//! compare-and-delete script), when the name is removed or its connection closes, and when
+//! the node leaves with [`RedisBroker::close`]; a node that crashes loses its claims with
+//! its other keys, after `node_ttl`. [`Hub::store`] keeps its meaning: it replaces the
+//! holder, on every node (it sets the claim whoever held it).
 //!
 //! Every key of a node expires after [`RedisOptions::node_ttl`] (default 15 s) unless the
 //! node's heartbeat (every third of it) refreshes it: a node that crashes leaves no ghosts
@@ -115,6 +135,7 @@ use std::sync::{Arc, Weak};
 use wskit::proto::EncodedMessage;
 use wskit::{CloseCode, CloseFrame, Message};
 
+use crate::connection::Connection;
 use crate::error::SendError;
 use crate::hub::{Delivery, Hub, HubInner, fan_out};
 use crate::id::ConnectionId;
@@ -216,6 +237,20 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
     /// The other nodes' connections, with their paths, names and groups. Default: none.
     fn connections(&self) -> BrokerFuture<'_, Vec<ConnectionSummary>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Claims `name` for the local connection `id` on every node at once, atomically:
+    /// `Ok(true)` when `id` holds it now (it was free, or `id` held it already), `Ok(false)`
+    /// when another connection, on any node, holds it. Of several nodes claiming one free
+    /// name in the same instant, exactly one gets it. Default: `Ok(true)` (no other node).
+    fn claim<'a>(&'a self, _name: &'a str, _id: &'a ConnectionId) -> BrokerFuture<'a, bool> {
+        Box::pin(async { Ok(true) })
+    }
+
+    /// Gives up a claim of [`claim`](Self::claim) if `id` still holds `name` (a claim that
+    /// ended up not stored locally). Default: nothing to do.
+    fn release<'a>(&'a self, _name: &'a str, _id: &'a ConnectionId) -> BrokerFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -442,6 +477,56 @@ impl Hub {
                 Err(SendError::Unavailable)
             }
         }
+    }
+
+    /// Stores `conn` under `name` unless another connection holds it, on this node or (through
+    /// the broker) on any other: the cluster-wide [`try_store`](Self::try_store). Returns
+    /// whether `conn` holds the name now. The claim is atomic across the nodes: of several
+    /// connections claiming one free name at once, on any nodes, exactly one gets it. The name
+    /// is given up when the connection ends or the name is removed, and when its node
+    /// disappears without clean-up, once the node's entries expire. Without a broker, this is
+    /// [`try_store`](Self::try_store).
+    ///
+    /// # Errors
+    /// [`BrokerError::Unavailable`] when the broker cannot be reached: then nothing is stored
+    /// (granting the name could make a duplicate).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(hub: wskit_hub::Hub, conn: wskit_hub::Connection) {
+    /// match hub.cluster_try_store("alice", &conn).await {
+    ///     Ok(true) => println!("{} is alice on every node", conn.id()),
+    ///     Ok(false) => println!("another connection is alice"),
+    ///     Err(err) => println!("cannot check the other nodes now: {err}"),
+    /// }
+    /// # }
+    /// ```
+    pub async fn cluster_try_store(
+        &self,
+        name: &str,
+        conn: &Connection,
+    ) -> Result<bool, BrokerError> {
+        let Some(broker) = self.broker() else {
+            return Ok(self.try_store(name, conn));
+        };
+        if self
+            .named(name)
+            .is_some_and(|holder| holder.id() != conn.id())
+        {
+            return Ok(false);
+        }
+        if !broker.claim(name, conn.id()).await? {
+            return Ok(false);
+        }
+        if self.try_store(name, conn) {
+            return Ok(true);
+        }
+        // Closed meanwhile (or stored locally for another connection by `store`): give the
+        // claim back rather than leave it until it expires.
+        if let Err(err) = broker.release(name, conn.id()).await {
+            tracing::debug!(%err, name, "could not release a claim not stored");
+        }
+        Ok(false)
     }
 
     /// Every group of every node, with its size (summed over the nodes), sorted by name.
@@ -700,6 +785,20 @@ impl Node {
             }
             Target::Connection(_) => Delivery::default(),
         }
+    }
+
+    /// Removes `name` from this node's registry if it still points to `id`: the cluster gave
+    /// the name to another connection (another node claimed it while this one could not
+    /// reach the bus, say), and this node follows. Returns whether it was removed.
+    pub fn lost_name(&self, name: &str, id: &ConnectionId) -> bool {
+        let Some(inner) = self.inner.upgrade() else {
+            return false;
+        };
+        let mut registry = crate::hub::write(&inner.registry);
+        if registry.names.get(name) != Some(id) {
+            return false;
+        }
+        registry.remove_name(name)
     }
 
     /// Whether the hub is still there.

@@ -9,6 +9,11 @@
 //! queue drops and counts instead of making a fan-out wait). The task keeps a mirror of the
 //! local registry, built from the changes, so that after a reconnection it can subscribe and
 //! register everything again without asking the hub (and without racing it).
+//!
+//! Queries and name claims ([`Broker::claim`]) do not go through the task: they run on a clone
+//! of the command connection and answer the caller directly. A claim is then stored in the hub,
+//! whose `Named` change reaches the task, which indexes the name and refreshes the claim with
+//! every heartbeat; its `Unnamed` change releases the claim.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -161,6 +166,30 @@ const BATCH: usize = 256;
 const CHUNK: usize = 1000;
 
 type Fallible<T> = Result<T, String>;
+
+/// Claims a name (`KEYS[1]`, `P:name:{name}`) for a holder (`ARGV[1]`, `NODE/ID`) for
+/// `ARGV[2]` ms: sets it if free, refreshes it if the holder has it already; 1 when the holder
+/// has it now, 0 when another does. One script, so that check and set are one atomic step.
+const CLAIM: &str = r"
+local held = redis.call('GET', KEYS[1])
+if not held then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 1
+end
+if held == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return 1
+end
+return 0
+";
+
+/// Deletes a name (`KEYS[1]`) only if the holder (`ARGV[1]`) still has it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+";
 
 // ===== impl RedisOptions =====
 
@@ -453,25 +482,34 @@ impl Broker for RedisBroker {
                 return Ok(false);
             }
             let keys = &self.shared.keys;
-            let held: Vec<(bool, Option<String>)> = per_node(&conn, &nodes, |node| {
+            let has_id: Vec<(bool,)> = per_node(&conn, &nodes, |node| {
                 let mut pipe = redis::pipe();
                 pipe.cmd("HEXISTS").arg(keys.conns(node)).arg(id_or_name);
-                pipe.cmd("HGET").arg(keys.names(node)).arg(id_or_name);
                 pipe
             })
             .await?;
-            // An id first, then a name (as `Hub::connection` looks them up).
-            let found = nodes
+            // An id first, then a name (as `Hub::connection` looks them up); a name through
+            // its claim, the one truth about who holds it.
+            let by_id = nodes
                 .iter()
-                .zip(&held)
-                .find(|(_, (has_id, _))| *has_id)
-                .map(|(node, _)| (node.clone(), id_or_name.to_owned()))
-                .or_else(|| {
-                    nodes
-                        .iter()
-                        .zip(held)
-                        .find_map(|(node, (_, id))| id.map(|id| (node.clone(), id)))
-                });
+                .zip(&has_id)
+                .find(|(_, (has,))| *has)
+                .map(|(node, _)| (node.clone(), id_or_name.to_owned()));
+            let found = match by_id {
+                Some(found) => Some(found),
+                None => {
+                    let holder: Option<String> = redis::cmd("GET")
+                        .arg(keys.name(id_or_name))
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(backend)?;
+                    holder
+                        .as_deref()
+                        .and_then(|holder| holder.split_once('/'))
+                        .filter(|(node, _)| *node != keys.node)
+                        .map(|(node, id)| (node.to_owned(), id.to_owned()))
+                }
+            };
             let Some((node, id)) = found else {
                 return Ok(false);
             };
@@ -582,16 +620,23 @@ impl Broker for RedisBroker {
             .await?;
             let mut summaries: HashMap<String, ConnectionSummary> = HashMap::new();
             let mut pairs = Vec::new();
+            let mut listed = Vec::new();
             for (node, (conns, names, groups)) in nodes.iter().zip(found) {
                 for (id, path) in conns {
                     summaries.insert(id.clone(), ConnectionSummary::new(id.into(), path));
                 }
-                for (name, id) in names {
-                    if let Some(summary) = summaries.get_mut(&id) {
-                        summary.names.push(name);
-                    }
-                }
+                listed.extend(
+                    names
+                        .into_iter()
+                        .map(|(name, id)| (node.as_str(), name, id)),
+                );
                 pairs.extend(groups.into_iter().map(|group| (node, group)));
+            }
+            let held = holders(&mut conn, keys, &listed).await?;
+            for ((_, name, id), held) in listed.into_iter().zip(held) {
+                if let Some(summary) = summaries.get_mut(&id).filter(|_| held) {
+                    summary.names.push(name);
+                }
             }
             if !pairs.is_empty() {
                 let queries = pairs.iter().map(|(node, group)| {
@@ -628,12 +673,119 @@ impl Broker for RedisBroker {
                 pipe
             })
             .await?;
-            Ok(maps
+            let listed: Vec<(&str, String, String)> = nodes
+                .iter()
+                .zip(maps)
+                .flat_map(|(node, (names,))| {
+                    names
+                        .into_iter()
+                        .map(move |(name, id)| (node.as_str(), name, id))
+                })
+                .collect();
+            let held = holders(&mut conn, &self.shared.keys, &listed).await?;
+            Ok(listed
                 .into_iter()
-                .flat_map(|(names,)| names)
-                .map(|(name, id)| (name, ConnectionId::from(id)))
+                .zip(held)
+                .filter(|(_, held)| *held)
+                .map(|((_, name, id), _)| (name, ConnectionId::from(id)))
                 .collect())
         })
+    }
+
+    fn claim<'a>(&'a self, name: &'a str, id: &'a ConnectionId) -> BrokerFuture<'a, bool> {
+        Box::pin(async move {
+            let mut conn = self.connection()?;
+            let keys = &self.shared.keys;
+            let held: i64 = claim_cmd(keys, name, id, ttl_ms(&self.shared))
+                .query_async(&mut conn)
+                .await
+                .map_err(backend)?;
+            Ok(held == 1)
+        })
+    }
+
+    fn release<'a>(&'a self, name: &'a str, id: &'a ConnectionId) -> BrokerFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.connection()?;
+            release_cmd(&self.shared.keys, name, id)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(backend)
+        })
+    }
+}
+
+/// `EVAL CLAIM`: claims `name` for this node's connection `id` (see [`CLAIM`]).
+fn claim_cmd(keys: &Keys, name: &str, id: &ConnectionId, ttl: u64) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(CLAIM)
+        .arg(1)
+        .arg(keys.name(name))
+        .arg(holder(&keys.node, id.as_str()))
+        .arg(ttl);
+    cmd
+}
+
+/// `EVAL RELEASE`: deletes the claim of `name` if this node's `id` holds it.
+fn release_cmd(keys: &Keys, name: &str, id: &ConnectionId) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(RELEASE)
+        .arg(1)
+        .arg(keys.name(name))
+        .arg(holder(&keys.node, id.as_str()));
+    cmd
+}
+
+/// Whether each `(node, name, id)` a node's index lists is the holder of the name's claim
+/// (the claim keys are the truth; an index entry may lag behind or outlive it).
+async fn holders(
+    conn: &mut Commands,
+    keys: &Keys,
+    listed: &[(&str, String, String)],
+) -> Result<Vec<bool>, BrokerError> {
+    if listed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let gets = listed
+        .iter()
+        .map(|(_, name, _)| {
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(keys.name(name));
+            cmd
+        })
+        .collect();
+    let values: Vec<Option<String>> = each_key(conn, gets).await.map_err(backend)?;
+    Ok(listed
+        .iter()
+        .zip(values)
+        .map(|((node, _, id), value)| value.is_some_and(|v| v == holder(node, id)))
+        .collect())
+}
+
+/// Runs commands on keys that may live in different slots: one pipeline to one Redis; to a
+/// cluster, each command on its own (a cluster pipeline must stay in one slot), concurrently.
+async fn each_key<T: redis::FromRedisValue>(
+    conn: &mut Commands,
+    cmds: Vec<Cmd>,
+) -> redis::RedisResult<Vec<T>> {
+    match conn {
+        Commands::Single(_) => {
+            if cmds.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut pipe = redis::pipe();
+            for cmd in cmds {
+                pipe.add_command(cmd);
+            }
+            pipe.query_async(conn).await
+        }
+        Commands::Cluster(_) => {
+            let queries = cmds.into_iter().map(|cmd| {
+                let mut conn = conn.clone();
+                async move { cmd.query_async::<T>(&mut conn).await }
+            });
+            futures_util::future::try_join_all(queries).await
+        }
     }
 }
 
@@ -1072,7 +1224,36 @@ async fn register(conn: &mut Commands, shared: &Shared, mirror: &Mirror) -> Fall
     pipe.query_async::<()>(conn)
         .await
         .map_err(|err| err.to_string())?;
+    refresh_names(conn, shared, mirror).await?;
     list_node(conn, shared).await
+}
+
+/// Claims this node's names again, refreshing their expiry (or setting them when Redis lost
+/// them). A name another connection holds now stays that connection's: this node removes it
+/// from its registry, so that every node follows the claim.
+async fn refresh_names(conn: &mut Commands, shared: &Shared, mirror: &Mirror) -> Fallible<()> {
+    let keys = &shared.keys;
+    let ttl = ttl_ms(shared);
+    let names: Vec<(&String, &ConnectionId)> = mirror.names.iter().collect();
+    let claims = names
+        .iter()
+        .map(|(name, id)| claim_cmd(keys, name, id, ttl))
+        .collect();
+    let held: Vec<i64> = each_key(conn, claims)
+        .await
+        .map_err(|err| err.to_string())?;
+    for ((name, id), held) in names.into_iter().zip(held) {
+        if held != 1 {
+            tracing::warn!(
+                name = name.as_str(), %id,
+                "another connection holds this name now; removing it here"
+            );
+            if let Some(node) = shared.attached.get() {
+                node.lost_name(name, id);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Lists this node in `P:nodes` (a key of another slot than the node's own keys).
@@ -1093,6 +1274,7 @@ async fn beat(link: &mut Link, shared: &Shared, mirror: &Mirror) -> Fallible<()>
     pipe.query_async::<()>(&mut link.conn)
         .await
         .map_err(|err| err.to_string())?;
+    refresh_names(&mut link.conn, shared, mirror).await?;
     list_node(&mut link.conn, shared).await?;
     // In a cluster, subscriptions ride on the command connection checked above.
     if let Subscriber::Single(sink) = &mut link.subscriber {
@@ -1141,6 +1323,8 @@ async fn write_changes(
     let node = &keys.node;
     let ttl = ttl_ms(shared);
     let mut pipe = redis::pipe();
+    // Claims live in their own keys (other slots): written after the node's pipeline, in order.
+    let mut claims = Vec::new();
     for change in changes {
         match change {
             Change::Opened { id, path } => {
@@ -1185,20 +1369,32 @@ async fn write_changes(
                     .arg(id.as_str())
                     .ignore();
                 pipe.cmd("PEXPIRE").arg(keys.names(node)).arg(ttl).ignore();
+                // `Hub::store` replaces, on every node (a claim by `cluster_try_store` was
+                // set already: this only refreshes it).
+                let mut set = redis::cmd("SET");
+                set.arg(keys.name(name))
+                    .arg(holder(node, id.as_str()))
+                    .arg("PX")
+                    .arg(ttl);
+                claims.push(set);
             }
-            Change::Unnamed { name, .. } => {
+            Change::Unnamed { name, id } => {
                 if !mirror.names.contains_key(name) {
                     pipe.cmd("HDEL").arg(keys.names(node)).arg(name).ignore();
                 }
+                claims.push(release_cmd(keys, name, id));
             }
         }
     }
-    if pipe.is_empty() {
-        // Redis refuses an empty pipeline.
-        return Ok(());
+    // Redis refuses an empty pipeline.
+    if !pipe.is_empty() {
+        pipe.query_async::<()>(&mut link.conn)
+            .await
+            .map_err(|err| err.to_string())?;
     }
-    pipe.query_async::<()>(&mut link.conn)
+    each_key::<Value>(&mut link.conn, claims)
         .await
+        .map(drop)
         .map_err(|err| err.to_string())
 }
 
@@ -1217,6 +1413,14 @@ async fn leave(link: &mut Link, shared: &Shared, mirror: &Mirror) -> Fallible<()
         .arg(keys.names(node))
         .ignore();
     pipe.query_async::<()>(&mut link.conn)
+        .await
+        .map_err(|err| err.to_string())?;
+    let releases = mirror
+        .names
+        .iter()
+        .map(|(name, id)| release_cmd(keys, name, id))
+        .collect();
+    each_key::<Value>(&mut link.conn, releases)
         .await
         .map_err(|err| err.to_string())?;
     redis::cmd("SREM")
@@ -1353,6 +1557,11 @@ impl Keys {
         format!("{{{}:node:{node}}}:names", self.prefix)
     }
 
+    /// The claim of a name: who holds it, cluster-wide (its own slot in a Redis Cluster).
+    fn name(&self, name: &str) -> String {
+        format!("{}:name:{name}", self.prefix)
+    }
+
     fn service_channel(&self, path: &str) -> String {
         format!("{}:svc:{path}", self.prefix)
     }
@@ -1368,6 +1577,11 @@ impl Keys {
     fn node_channel(&self, node: &str) -> String {
         format!("{}:node:{node}", self.prefix)
     }
+}
+
+/// The value of a name's claim: `NODE/ID`.
+fn holder(node: &str, id: &str) -> String {
+    format!("{node}/{id}")
 }
 
 fn backend(err: redis::RedisError) -> BrokerError {
