@@ -379,6 +379,9 @@ def main() -> int:
     raise_fd_limit(max(counts, default=0) + 1_000)
 
     fan_out = broadcast_servers(release)
+    for name in extra:  # --also builds fan out as `wskit echo --broadcast` does
+        fan_out[name] = {"cmd": [every_server[name][0], "echo", "--broadcast", "--listen",
+                                 "127.0.0.1:0"], "path": "", "args": []}
     results: dict[str, dict[str, list[dict]]] = {
         s: {n: [] for n in (list(fan_out) if spec.get("broadcast") else names)
             if not spec.get("broadcast") or n in names or n == "wskit-serve"}

@@ -210,6 +210,7 @@ where
         }
         loop {
             let mut freed = 0;
+            let mut sent = (0, 0);
             while self.ws.buffered() < WRITE_BATCH {
                 let item = {
                     let mut queue = self.conn.lock_queue();
@@ -221,8 +222,13 @@ where
                     freed += cost;
                     item
                 };
-                self.write(item);
+                if let Some(len) = self.write(item) {
+                    sent.0 += 1;
+                    sent.1 += len as u64;
+                }
             }
+            // Counted once per batch: the counters are shared by every connection's task.
+            self.hub.metrics.sent(sent.0, sent.1);
             if freed > 0 {
                 self.conn.shared.room.notify_waiters();
             }
@@ -241,35 +247,37 @@ where
         }
     }
 
-    /// Puts one queued item into the socket's buffer.
-    fn write(&mut self, item: Outgoing) {
+    /// Puts one queued item into the socket's buffer; the payload size of a data message put
+    /// there, for the counters.
+    fn write(&mut self, item: Outgoing) -> Option<usize> {
         // Sends after our close frame fail in the socket; the queue refuses them before that,
         // so errors here only concern messages raced with a close from the peer.
         let result = match item {
             Outgoing::Message(msg) => {
                 let len = msg.as_payload().len();
-                self.ws.queue(msg).map(|()| self.hub.metrics.sent(len))
+                self.ws.queue(msg).map(|()| Some(len))
             }
             Outgoing::Encoded(msg) => {
                 let len = msg.frame().len();
-                self.ws
-                    .queue_encoded(&msg)
-                    .map(|()| self.hub.metrics.sent(len))
+                self.ws.queue_encoded(&msg).map(|()| Some(len))
             }
             Outgoing::Ping(payload, waiter) => {
                 if let Some(waiter) = waiter {
                     self.pings.push((payload.clone(), Instant::now(), waiter));
                 }
-                self.ws.queue(Message::Ping(payload))
+                self.ws.queue(Message::Ping(payload)).map(|()| None)
             }
             Outgoing::Close(frame) => {
                 self.our_close = Some((frame.code, frame.reason.as_str().to_owned()));
-                self.ws.start_close(frame.code, frame.reason.as_str())
+                self.ws
+                    .start_close(frame.code, frame.reason.as_str())
+                    .map(|()| None)
             }
         };
-        if let Err(err) = result {
+        result.unwrap_or_else(|err| {
             tracing::debug!(id = %self.conn.id(), %err, "queued item not sent");
-        }
+            None
+        })
     }
 
     /// Handles a message from the peer.

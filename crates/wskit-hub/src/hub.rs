@@ -354,7 +354,7 @@ impl Hub {
         let registry = read(&self.inner.registry);
         registry.publish(|| Target::Service(path.to_owned()), &msg);
         let ids = registry.services.get(path).into_iter().flatten();
-        fan_out(&registry, ids, &encoded)
+        fan_out(registry.members(ids), &encoded)
     }
 
     /// Sends `msg` to every open connection of every service (of every node, with a
@@ -365,7 +365,7 @@ impl Hub {
         };
         let registry = read(&self.inner.registry);
         registry.publish(|| Target::All, &msg);
-        fan_out(&registry, registry.conns.keys(), &encoded)
+        fan_out(registry.conns.values().map(|entry| &entry.conn), &encoded)
     }
 
     /// Sends `msg` to one connection of this node, by id or stored name, without waiting
@@ -466,7 +466,7 @@ impl Hub {
         let registry = read(&self.inner.registry);
         registry.publish(|| Target::Group(group.to_owned()), &msg);
         let ids = registry.groups.get(group).into_iter().flatten();
-        fan_out(&registry, ids, &encoded)
+        fan_out(registry.members(ids), &encoded)
     }
 
     /// Removes a whole group (Ballerina's `removeConnectionGroup`); its connections stay open.
@@ -863,18 +863,14 @@ pub fn join_path(base: &str, upgrade: &str) -> String {
     }
 }
 
-/// Queues an encoded frame for each connection in `ids`.
+/// Queues an encoded frame for each of `conns`.
 pub(crate) fn fan_out<'a>(
-    registry: &Registry,
-    ids: impl Iterator<Item = &'a ConnectionId>,
+    conns: impl Iterator<Item = &'a Connection>,
     encoded: &EncodedMessage,
 ) -> Delivery {
     let mut delivery = Delivery::default();
-    for id in ids {
-        let Some(entry) = registry.conns.get(id) else {
-            continue;
-        };
-        match entry.conn.try_send_encoded(encoded) {
+    for conn in conns {
+        match conn.try_send_encoded(encoded) {
             Ok(()) => delivery.delivered += 1,
             Err(_) => delivery.dropped += 1,
         }

@@ -129,11 +129,16 @@ impl Metrics {
         self.m_bytes_in.increment(bytes as u64);
     }
 
-    pub(crate) fn sent(&self, bytes: usize) {
-        self.messages_out.fetch_add(1, Ordering::Relaxed);
-        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.m_messages_out.increment(1);
-        self.m_bytes_out.increment(bytes as u64);
+    /// Counts `messages` data messages of `bytes` payload bytes in all, sent together (the
+    /// driver counts each batch it writes once, not each message).
+    pub(crate) fn sent(&self, messages: u64, bytes: u64) {
+        if messages == 0 {
+            return;
+        }
+        self.messages_out.fetch_add(messages, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+        self.m_messages_out.increment(messages);
+        self.m_bytes_out.increment(bytes);
     }
 
     pub(crate) fn dropped(&self) {

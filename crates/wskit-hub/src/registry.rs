@@ -189,6 +189,14 @@ impl Registry {
         Some(members.len())
     }
 
+    /// The open connections among `ids` (ids of connections that ended are skipped).
+    pub(crate) fn members<'a>(
+        &'a self,
+        ids: impl Iterator<Item = &'a ConnectionId> + 'a,
+    ) -> impl Iterator<Item = &'a Connection> + 'a {
+        ids.filter_map(|id| self.conns.get(id).map(|entry| &entry.conn))
+    }
+
     /// Finds a connection by id, or else by name.
     pub(crate) fn find(&self, id_or_name: &str) -> Option<&Connection> {
         self.conns

@@ -426,11 +426,21 @@ where
     /// Writes the outbox and flushes the transport.
     fn poll_write_outbox(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         while !self.conn.outbox().is_empty() {
-            let n = ready!(tokio_util::io::poll_write_buf(
-                Pin::new(&mut self.io),
-                cx,
-                self.conn.outbox()
-            ))?;
+            let outbox = self.conn.outbox();
+            let n = if outbox.chunk().len() == outbox.remaining() {
+                // One piece (the common case: one message, or one shared broadcast frame): a
+                // plain write, which on a socket is `send`, skips `writev`'s extra work in the
+                // kernel (about 7 % of a broadcast server's time).
+                let n = ready!(Pin::new(&mut self.io).poll_write(cx, outbox.chunk()))?;
+                outbox.advance(n);
+                n
+            } else {
+                ready!(tokio_util::io::poll_write_buf(
+                    Pin::new(&mut self.io),
+                    cx,
+                    outbox
+                ))?
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }

@@ -776,12 +776,12 @@ impl Node {
         match target {
             Target::Service(path) => {
                 let ids = registry.services.get(path.as_str()).into_iter().flatten();
-                fan_out(&registry, ids, &encoded)
+                fan_out(registry.members(ids), &encoded)
             }
-            Target::All => fan_out(&registry, registry.conns.keys(), &encoded),
+            Target::All => fan_out(registry.conns.values().map(|entry| &entry.conn), &encoded),
             Target::Group(group) => {
                 let ids = registry.groups.get(group.as_str()).into_iter().flatten();
-                fan_out(&registry, ids, &encoded)
+                fan_out(registry.members(ids), &encoded)
             }
             Target::Connection(_) => Delivery::default(),
         }
