@@ -144,6 +144,12 @@ check("two people chat on the page: names, a room, a message, presence and live 
   await bob.press("#text", "Enter");
   await bob.locator("#log li", { hasText: "bob still in lobby" }).waitFor();
   assert((await bob.locator("#log li", { hasText: "only in side" }).count()) === 0, "bob got a message of a room he is not in");
+  // Back in the lobby, alice sees bob's message: each saw the other's.
+  await alice.locator("#rooms li", { hasText: "# lobby" }).click({ position: { x: 4, y: 4 } }); // not on "leave"
+  await alice.locator("#room-title", { hasText: "# lobby" }).waitFor();
+  const fromBob = alice.locator("#log li", { hasText: "bob still in lobby" });
+  await fromBob.waitFor();
+  assert((await fromBob.locator(".who").textContent()) === "bob", "alice sees the message as bob's");
   for (const page of [alice, bob]) assert(page.errors.length === 0, `page errors: ${page.errors}`);
 });
 
