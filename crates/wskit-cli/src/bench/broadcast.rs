@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::parse_duration;
-use super::progress::Progress;
+use super::progress::{Progress, per_cpu_second};
 use super::report::{BroadcastReport, Latency};
 use super::server::ServerProbe;
 use super::wire::{EchoParser, Target, masked, masked_frame, read_messages};
@@ -209,9 +209,7 @@ pub(super) async fn run(args: BroadcastArgs) -> anyhow::Result<BroadcastReport> 
         last_delivery_us: Latency::from_nanos(&histogram),
         server_pid: probe.as_ref().map(ServerProbe::pid),
         server_cpu_seconds,
-        deliveries_per_server_cpu_second: server_cpu_seconds
-            .filter(|&cpu| cpu > 0.0)
-            .map(|cpu| deliveries as f64 / cpu),
+        deliveries_per_server_cpu_second: per_cpu_second(deliveries, server_cpu_seconds),
         server_peak_rss_bytes: probe
             .as_ref()
             .map(ServerProbe::peak_rss_bytes)

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::parse_duration;
-use super::progress::{Progress, wait_until};
+use super::progress::{Progress, measured_window, per_cpu_second};
 use super::report::{ConnectReport, Latency};
 use super::server::ServerProbe;
 use super::wire::Target;
@@ -60,21 +60,13 @@ pub(super) async fn run(args: ConnectArgs) -> anyhow::Result<ConnectReport> {
         workers.spawn(worker(target.clone(), shared.clone(), measure_from, end));
     }
     let progress = Progress::timed(start, measure_from, end, &shared.done, "handshakes");
-    wait_until(measure_from, progress.as_ref()).await;
-    let cpu_before = probe.as_ref().map(ServerProbe::cpu_seconds).transpose()?;
-    wait_until(end, progress.as_ref()).await;
-    let cpu_after = probe.as_ref().map(ServerProbe::cpu_seconds).transpose()?;
-    if let Some(progress) = &progress {
-        progress.finish();
-    }
+    let server_cpu_seconds =
+        measured_window(probe.as_ref(), measure_from, end, progress.as_ref()).await?;
     let mut handshakes = 0;
     while let Some(joined) = workers.join_next().await {
         handshakes += joined.context("a worker panicked")??;
     }
     let duration = args.duration.as_secs_f64();
-    let server_cpu_seconds = cpu_before
-        .zip(cpu_after)
-        .map(|(before, after)| after - before);
     let histogram = shared
         .latency_ns
         .lock()
@@ -90,9 +82,7 @@ pub(super) async fn run(args: ConnectArgs) -> anyhow::Result<ConnectReport> {
         handshake_us: Latency::from_nanos(&histogram),
         server_pid: probe.as_ref().map(ServerProbe::pid),
         server_cpu_seconds,
-        handshakes_per_server_cpu_second: server_cpu_seconds
-            .filter(|&cpu| cpu > 0.0)
-            .map(|cpu| handshakes as f64 / cpu),
+        handshakes_per_server_cpu_second: per_cpu_second(handshakes, server_cpu_seconds),
     })
 }
 

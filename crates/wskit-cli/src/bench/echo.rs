@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::parse_duration;
-use super::progress::{Progress, wait_until};
+use super::progress::{Progress, measured_window, per_cpu_second};
 use super::report::{EchoReport, Latency};
 use super::server::ServerProbe;
 use super::wire::{EchoParser, Target, masked_frame};
@@ -109,22 +109,19 @@ pub(super) async fn run(args: EchoArgs, threads: usize) -> anyhow::Result<EchoRe
         &shared.received,
         "msg",
     );
-    wait_until(window.measure_from, progress.as_ref()).await;
-    let cpu_before = probe.as_ref().map(ServerProbe::cpu_seconds).transpose()?;
-    wait_until(window.end, progress.as_ref()).await;
-    let cpu_after = probe.as_ref().map(ServerProbe::cpu_seconds).transpose()?;
-    if let Some(progress) = &progress {
-        progress.finish();
-    }
+    let server_cpu_seconds = measured_window(
+        probe.as_ref(),
+        window.measure_from,
+        window.end,
+        progress.as_ref(),
+    )
+    .await?;
 
     let mut messages = 0;
     while let Some(joined) = tasks.join_next().await {
         messages += joined.context("a connection task panicked")??;
     }
     let duration = args.duration.as_secs_f64();
-    let server_cpu_seconds = cpu_before
-        .zip(cpu_after)
-        .map(|(before, after)| after - before);
     let histogram = shared
         .latency_ns
         .lock()
@@ -145,9 +142,7 @@ pub(super) async fn run(args: EchoArgs, threads: usize) -> anyhow::Result<EchoRe
         latency_us: Latency::from_nanos(&histogram),
         server_pid: probe.as_ref().map(ServerProbe::pid),
         server_cpu_seconds,
-        messages_per_server_cpu_second: server_cpu_seconds
-            .filter(|&cpu| cpu > 0.0)
-            .map(|cpu| messages as f64 / cpu),
+        messages_per_server_cpu_second: per_cpu_second(messages, server_cpu_seconds),
         server_peak_rss_bytes: probe
             .as_ref()
             .map(ServerProbe::peak_rss_bytes)

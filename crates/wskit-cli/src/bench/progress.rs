@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+use super::server::ServerProbe;
 use tokio::time::Instant;
 
 /// A bar over a timed run (warm-up, then measuring) with the live rate of a counter, or over a
@@ -136,6 +138,32 @@ pub(super) async fn wait_until(deadline: Instant, progress: Option<&Progress>) {
 }
 
 const PROGRESS_TEMPLATE: &str = "{spinner} [{bar:30}] {elapsed:>3} {msg}";
+
+/// Runs the measured window: waits until `measure_from`, samples the server's CPU time, waits
+/// until `end`, samples it again and finishes the progress bar. Returns the server CPU seconds
+/// spent in the window (`None` without a probe).
+pub(super) async fn measured_window(
+    probe: Option<&ServerProbe>,
+    measure_from: Instant,
+    end: Instant,
+    progress: Option<&Progress>,
+) -> anyhow::Result<Option<f64>> {
+    wait_until(measure_from, progress).await;
+    let before = probe.map(ServerProbe::cpu_seconds).transpose()?;
+    wait_until(end, progress).await;
+    let after = probe.map(ServerProbe::cpu_seconds).transpose()?;
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    Ok(before.zip(after).map(|(before, after)| after - before))
+}
+
+/// `count` per server CPU-second, when the CPU time is known and not zero.
+pub(super) fn per_cpu_second(count: u64, server_cpu_seconds: Option<f64>) -> Option<f64> {
+    server_cpu_seconds
+        .filter(|&cpu| cpu > 0.0)
+        .map(|cpu| count as f64 / cpu)
+}
 
 #[cfg(test)]
 mod tests {
