@@ -1,6 +1,7 @@
 //! The hub: services on paths, the registry of connections, fan-out, the event stream,
 //! hosting (standalone, TLS, or any accepted transport) and graceful shutdown.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use wskit::{CloseCode, Message, Server, WebSocket};
 
 use crate::broker::Target;
 use crate::connection::{Connection, Queue, ReadyState, Shared};
+use crate::direct::DirectTcp;
 use crate::driver::{Driver, Outcome};
 use crate::error::{Error, SendError};
 use crate::event::{EventStream, HubEvent};
@@ -535,7 +537,7 @@ impl Hub {
     /// Never returns an error for one failed connection (it is logged); only when the
     /// listener cannot be used.
     pub async fn serve(&self, listener: TcpListener) -> Result<(), Error> {
-        self.serve_with(listener, |stream| async move { Ok(stream) })
+        self.serve_with(listener, |stream| async move { Ok(DirectTcp::new(stream)) })
             .await
     }
 
@@ -708,8 +710,14 @@ impl Hub {
         request: UpgradeRequest,
         state: http::Extensions,
     ) where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + 'static,
     {
+        // Plain TCP from `serve` without compression: broadcasts may write straight into the
+        // socket while the driver sleeps (compressed connections may need frames of their own).
+        let writer = (ws.get_ref() as &dyn Any)
+            .downcast_ref::<DirectTcp>()
+            .filter(|_| !ws.is_compressed())
+            .map(DirectTcp::writer);
         let conn = Connection {
             shared: Arc::new(Shared {
                 id: ConnectionId::random(),
@@ -718,7 +726,10 @@ impl Hub {
                 protocol: ws.protocol().map(str::to_owned),
                 compressed: ws.is_compressed(),
                 state: 0.into(),
-                queue: std::sync::Mutex::new(Queue::default()),
+                queue: std::sync::Mutex::new(Queue {
+                    writer,
+                    ..Queue::default()
+                }),
                 waker: Default::default(),
                 room: Notify::new(),
                 ended: Notify::new(),
@@ -869,11 +880,24 @@ pub(crate) fn fan_out<'a>(
     encoded: &EncodedMessage,
 ) -> Delivery {
     let mut delivery = Delivery::default();
+    let mut direct = 0;
+    let mut hub = None;
     for conn in conns {
-        match conn.try_send_encoded(encoded) {
-            Ok(()) => delivery.delivered += 1,
+        match conn.send_encoded_now(encoded) {
+            Ok(written) => {
+                delivery.delivered += 1;
+                if written {
+                    direct += 1;
+                    hub.get_or_insert_with(|| conn.shared.hub.clone());
+                }
+            }
             Err(_) => delivery.dropped += 1,
         }
+    }
+    // Direct writes skip the drivers, which count what they write: count them here, once.
+    if let Some(hub) = hub.and_then(|hub| hub.upgrade()) {
+        hub.metrics
+            .sent(direct, direct * encoded.frame().len() as u64);
     }
     delivery
 }
