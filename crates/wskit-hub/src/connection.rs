@@ -88,9 +88,8 @@ pub(crate) struct Queue {
     pub(crate) bytes: usize,
     /// No more sends are taken (a close was queued, or the connection ended).
     pub(crate) closed: bool,
-    /// The socket's write side, for direct writes (plain TCP connections without
-    /// compression; see [`crate::direct`]). Taken away when the connection ends, so that the
-    /// socket closes with its task.
+    /// The socket, for direct writes (plain TCP connections without compression; see
+    /// `direct.rs`): here only while the driver that owns the socket lives.
     pub(crate) writer: Option<Writer>,
     /// The driver is parked with nothing queued and nothing half written, so whoever holds
     /// this lock may write a whole frame to `writer`. Cleared by the driver, under this lock,

@@ -22,6 +22,7 @@ use tokio::time::{Instant, Sleep};
 use wskit::{CloseCode, Message, WebSocket};
 
 use crate::connection::{Connection, Outgoing, ReadyState};
+use crate::direct::Writer;
 use crate::hub::HubInner;
 use crate::options::ServiceOptions;
 use crate::service::{DynService, Event, Handler, Idle};
@@ -73,7 +74,7 @@ pub(crate) struct Driver<S> {
 
 impl<S> Driver<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     pub(crate) fn new(
         ws: WebSocket<S>,
@@ -93,6 +94,12 @@ where
             timeout,
             sleep: Box::pin(tokio::time::sleep(timeout)),
         });
+        // Plain TCP without compression: broadcasts may write straight into the socket while
+        // this driver sleeps (see `direct.rs`). Compressed connections may need frames of
+        // their own.
+        if !ws.is_compressed() {
+            conn.lock_queue().writer = Writer::of(ws.get_ref());
+        }
         let mut pending = VecDeque::with_capacity(2);
         pending.push_back(Event::Open);
         Self {
@@ -141,8 +148,7 @@ where
             })
     }
 
-    /// Takes no more sends and gives up the socket's write side: the socket closes with the
-    /// task, whoever still holds a handle to the connection.
+    /// Takes no more sends and ends direct writes.
     fn release_queue(&self) {
         let mut queue = self.conn.lock_queue();
         queue.closed = true;
@@ -429,8 +435,8 @@ where
 
 impl<S> Drop for Driver<S> {
     fn drop(&mut self) {
-        // A task dropped mid-way (runtime shutdown, a panic) must not leave the socket's write
-        // side in the queue, where it would keep the socket open and take direct writes.
+        // Before the socket (a field) is dropped, and also for a task dropped mid-way (runtime
+        // shutdown, a panic): no direct write may reach its descriptor from now on.
         let mut queue = self.conn.lock_queue();
         queue.closed = true;
         queue.parked = false;

@@ -1,7 +1,6 @@
 //! The hub: services on paths, the registry of connections, fan-out, the event stream,
 //! hosting (standalone, TLS, or any accepted transport) and graceful shutdown.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,7 +17,6 @@ use wskit::{CloseCode, Message, Server, WebSocket};
 
 use crate::broker::Target;
 use crate::connection::{Connection, Queue, ReadyState, Shared};
-use crate::direct::DirectTcp;
 use crate::driver::{Driver, Outcome};
 use crate::error::{Error, SendError};
 use crate::event::{EventStream, HubEvent};
@@ -537,7 +535,7 @@ impl Hub {
     /// Never returns an error for one failed connection (it is logged); only when the
     /// listener cannot be used.
     pub async fn serve(&self, listener: TcpListener) -> Result<(), Error> {
-        self.serve_with(listener, |stream| async move { Ok(DirectTcp::new(stream)) })
+        self.serve_with(listener, |stream| async move { Ok(stream) })
             .await
     }
 
@@ -712,12 +710,6 @@ impl Hub {
     ) where
         S: AsyncRead + AsyncWrite + Unpin + 'static,
     {
-        // Plain TCP from `serve` without compression: broadcasts may write straight into the
-        // socket while the driver sleeps (compressed connections may need frames of their own).
-        let writer = (ws.get_ref() as &dyn Any)
-            .downcast_ref::<DirectTcp>()
-            .filter(|_| !ws.is_compressed())
-            .map(DirectTcp::writer);
         let conn = Connection {
             shared: Arc::new(Shared {
                 id: ConnectionId::random(),
@@ -726,10 +718,7 @@ impl Hub {
                 protocol: ws.protocol().map(str::to_owned),
                 compressed: ws.is_compressed(),
                 state: 0.into(),
-                queue: std::sync::Mutex::new(Queue {
-                    writer,
-                    ..Queue::default()
-                }),
+                queue: std::sync::Mutex::new(Queue::default()),
                 waker: Default::default(),
                 room: Notify::new(),
                 ended: Notify::new(),
