@@ -119,6 +119,7 @@ def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
         "connect-16": {"optional": True, "headline": "handshakes_per_server_cpu_second",
                        "higher_is_better": True, "args": ["connect", "-c", "16", *timing]},
         "echo-100x20B": {**echo, "args": ["echo", "-c", "100", "-s", "20", *timing]},
+        "echo-100x1KiB": {**echo, "args": ["echo", "-c", "100", "-s", "1024", *timing]},
         "echo-100x16KiB": {**echo, "args": ["echo", "-c", "100", "-s", "16384", *timing]},
         "echo-500x16KiB": {**echo, "args": ["echo", "-c", "500", "-s", "16384", *timing]},
         "idle-10000": {

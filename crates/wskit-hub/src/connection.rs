@@ -1,8 +1,9 @@
 //! The connection handle: what services and the registry hold of one WebSocket connection.
 //!
 //! A [`Connection`] is an `Arc` around the state shared with the connection's driver task.
-//! Sends do not touch the socket: they go into a queue bounded in bytes, and the driver moves
-//! them into the socket as fast as the peer reads. When the queue is full, the service's
+//! Sends go into a queue bounded in bytes, and the driver moves them into the socket as fast
+//! as the peer reads; a broadcast to an idle plain-TCP connection is written into its socket
+//! at once instead (see `direct.rs`). When the queue is full, the service's
 //! [`Backpressure`] policy decides: wait for room, drop the message, or close the connection.
 
 use std::collections::VecDeque;
@@ -17,6 +18,7 @@ use tokio::sync::{Notify, oneshot};
 use wskit::proto::EncodedMessage;
 use wskit::{CloseCode, CloseFrame, Message};
 
+use crate::direct::Writer;
 use crate::error::SendError;
 use crate::hub::{Hub, HubInner};
 use crate::id::ConnectionId;
@@ -86,12 +88,22 @@ pub(crate) struct Queue {
     pub(crate) bytes: usize,
     /// No more sends are taken (a close was queued, or the connection ended).
     pub(crate) closed: bool,
+    /// The socket, for direct writes (plain TCP connections without compression; see
+    /// `direct.rs`): here only while the driver that owns the socket lives.
+    pub(crate) writer: Option<Writer>,
+    /// The driver is parked with nothing queued and nothing half written, so whoever holds
+    /// this lock may write a whole frame to `writer`. Cleared by the driver, under this lock,
+    /// before it writes again.
+    pub(crate) parked: bool,
 }
 
 /// One thing for the driver to do.
 pub(crate) enum Outgoing {
     Message(Message),
     Encoded(EncodedMessage),
+    /// The rest of a frame whose start a direct write put in the socket: it goes out before
+    /// anything else.
+    Rest(Bytes),
     Ping(Bytes, Option<oneshot::Sender<Duration>>),
     Close(CloseFrame),
 }
@@ -102,6 +114,7 @@ impl Outgoing {
         match self {
             Self::Message(msg) => msg.as_payload().len(),
             Self::Encoded(msg) => msg.frame().len(),
+            Self::Rest(bytes) => bytes.len(),
             Self::Ping(..) | Self::Close(_) => 0,
         }
     }
@@ -241,7 +254,38 @@ impl Connection {
     /// # Errors
     /// As [`try_send`](Self::try_send).
     pub fn try_send_encoded(&self, msg: &EncodedMessage) -> Result<(), SendError> {
+        self.send_encoded_now(msg).map(drop)
+    }
+
+    /// As [`try_send_encoded`](Self::try_send_encoded); true when the frame went straight
+    /// into the socket (the driver was parked with nothing queued), false when it was queued.
+    pub(crate) fn send_encoded_now(&self, msg: &EncodedMessage) -> Result<bool, SendError> {
+        let mut queue = self.lock_queue();
+        if queue.parked && queue.items.is_empty() && !queue.closed {
+            if let Some(writer) = &queue.writer {
+                let frame = msg.frame();
+                match writer.try_send(frame) {
+                    Ok(n) if n == frame.len() => return Ok(true),
+                    Ok(n) => {
+                        // The socket took part of the frame: the rest goes first, by the
+                        // driver, which writes again from here on.
+                        queue.parked = false;
+                        let rest = frame.slice(n..);
+                        queue.bytes += rest.len();
+                        queue.items.push_back(Outgoing::Rest(rest));
+                        drop(queue);
+                        self.shared.waker.wake();
+                        return Ok(true);
+                    }
+                    // Full socket buffer, or an error the driver will meet on its own write:
+                    // queue it as usual.
+                    Err(_) => queue.parked = false,
+                }
+            }
+        }
+        drop(queue);
         self.push(Outgoing::Encoded(msg.clone()), Overflow::NoWait)
+            .map(|()| false)
             .map_err(|(err, _)| err)
     }
 

@@ -22,6 +22,7 @@ use tokio::time::{Instant, Sleep};
 use wskit::{CloseCode, Message, WebSocket};
 
 use crate::connection::{Connection, Outgoing, ReadyState};
+use crate::direct::Writer;
 use crate::hub::HubInner;
 use crate::options::ServiceOptions;
 use crate::service::{DynService, Event, Handler, Idle};
@@ -73,7 +74,7 @@ pub(crate) struct Driver<S> {
 
 impl<S> Driver<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     pub(crate) fn new(
         ws: WebSocket<S>,
@@ -93,6 +94,12 @@ where
             timeout,
             sleep: Box::pin(tokio::time::sleep(timeout)),
         });
+        // Plain TCP without compression: broadcasts may write straight into the socket while
+        // this driver sleeps (see `direct.rs`). Compressed connections may need frames of
+        // their own.
+        if !ws.is_compressed() {
+            conn.lock_queue().writer = Writer::of(ws.get_ref());
+        }
         let mut pending = VecDeque::with_capacity(2);
         pending.push_back(Event::Open);
         Self {
@@ -114,7 +121,7 @@ where
     /// Drives the connection until the socket has finished and the last handler returned.
     pub(crate) async fn run(mut self) -> Outcome {
         poll_fn(|cx| self.poll_drive(cx)).await;
-        self.conn.lock_queue().closed = true;
+        self.release_queue();
         // Pings waiting for a pong fail: their senders drop here.
         self.pings.clear();
         if let Some(frame) = self.ws.peer_close() {
@@ -129,17 +136,43 @@ where
                 clean: true,
             };
         }
-        self.outcome.unwrap_or_else(|| match self.our_close {
-            Some((code, reason)) => Outcome {
-                code,
-                reason,
-                clean: false,
-            },
-            None => abnormal("connection closed without a close frame"),
-        })
+        self.outcome
+            .take()
+            .unwrap_or_else(|| match self.our_close.take() {
+                Some((code, reason)) => Outcome {
+                    code,
+                    reason,
+                    clean: false,
+                },
+                None => abnormal("connection closed without a close frame"),
+            })
+    }
+
+    /// Takes no more sends and ends direct writes.
+    fn release_queue(&self) {
+        let mut queue = self.conn.lock_queue();
+        queue.closed = true;
+        queue.parked = false;
+        queue.writer = None;
+    }
+
+    /// Before the task sleeps: allows direct writes (see [`crate::direct`]) when nothing is
+    /// queued or half written and the connection is open. Something queued later wakes the
+    /// task as usual, and no direct write goes past it.
+    fn park(&mut self) {
+        let can_park = !self.finished
+            && self.our_close.is_none()
+            && self.ws.buffered() == 0
+            && self.ws.ready_state() == wskit::ReadyState::Open;
+        if can_park {
+            let mut queue = self.conn.lock_queue();
+            queue.parked = queue.items.is_empty() && queue.writer.is_some();
+        }
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // From here on this task writes: no direct writes until it parks again.
+        self.conn.lock_queue().parked = false;
         loop {
             if self.conn.shared.hangup.load(Ordering::Acquire) {
                 self.record(abnormal("hung up"));
@@ -199,6 +232,7 @@ where
             if !self.finished && self.poll_timers(cx) {
                 continue;
             }
+            self.park();
             return Poll::Pending;
         }
     }
@@ -260,6 +294,10 @@ where
             Outgoing::Encoded(msg) => {
                 let len = msg.frame().len();
                 self.ws.queue_encoded(&msg).map(|()| Some(len))
+            }
+            Outgoing::Rest(bytes) => {
+                self.ws.queue_raw(bytes);
+                Ok(None)
             }
             Outgoing::Ping(payload, waiter) => {
                 if let Some(waiter) = waiter {
@@ -392,6 +430,17 @@ where
             }
         }
         false
+    }
+}
+
+impl<S> Drop for Driver<S> {
+    fn drop(&mut self) {
+        // Before the socket (a field) is dropped, and also for a task dropped mid-way (runtime
+        // shutdown, a panic): no direct write may reach its descriptor from now on.
+        let mut queue = self.conn.lock_queue();
+        queue.closed = true;
+        queue.parked = false;
+        queue.writer = None;
     }
 }
 

@@ -708,7 +708,7 @@ impl Hub {
         request: UpgradeRequest,
         state: http::Extensions,
     ) where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + 'static,
     {
         let conn = Connection {
             shared: Arc::new(Shared {
@@ -869,11 +869,24 @@ pub(crate) fn fan_out<'a>(
     encoded: &EncodedMessage,
 ) -> Delivery {
     let mut delivery = Delivery::default();
+    let mut direct = 0;
+    let mut hub = None;
     for conn in conns {
-        match conn.try_send_encoded(encoded) {
-            Ok(()) => delivery.delivered += 1,
+        match conn.send_encoded_now(encoded) {
+            Ok(written) => {
+                delivery.delivered += 1;
+                if written {
+                    direct += 1;
+                    hub.get_or_insert_with(|| conn.shared.hub.clone());
+                }
+            }
             Err(_) => delivery.dropped += 1,
         }
+    }
+    // Direct writes skip the drivers, which count what they write: count them here, once.
+    if let Some(hub) = hub.and_then(|hub| hub.upgrade()) {
+        hub.metrics
+            .sent(direct, direct * encoded.frame().len() as u64);
     }
     delivery
 }

@@ -71,13 +71,14 @@
 //! deliver the message (it is sent by then or not at all, never twice); the cluster queries
 //! (`cluster_groups` and the others) are read-only and cancel safe.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
 #[cfg(feature = "axum")]
 mod axum;
 pub mod broker;
 mod connection;
+mod direct;
 mod driver;
 mod error;
 mod event;

@@ -306,6 +306,21 @@ impl Connection {
         }
     }
 
+    /// Queues bytes to be written as they are: the rest of a frame whose start was written to
+    /// the transport by other means (a broadcast written straight into the socket). Anything
+    /// but the exact rest of such a frame corrupts the stream.
+    ///
+    /// # Example
+    /// ```
+    /// use bytes::Buf as _;
+    /// let mut conn = wskit_proto::Connection::server(wskit_proto::Config::default(), None);
+    /// conn.send_raw(bytes::Bytes::from_static(b"lo"));
+    /// assert_eq!(conn.outbox().chunk(), b"lo");
+    /// ```
+    pub fn send_raw(&mut self, bytes: Bytes) {
+        self.outbox.push_shared(bytes);
+    }
+
     /// Frees buffers that are empty, so an idle connection holds as little memory as possible.
     pub fn shrink(&mut self) {
         self.outbox.shrink();

@@ -55,8 +55,7 @@ use std::task::{Context, Poll, ready};
 use bytes::BytesMut;
 use http::header::{CONTENT_TYPE, SEC_WEBSOCKET_VERSION, UPGRADE};
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
-use hyper::upgrade::{OnUpgrade, Upgraded};
-use hyper_util::rt::TokioIo;
+use hyper::upgrade::OnUpgrade;
 use proto::DeflateParams;
 use proto::handshake::server::{Accepted, Request};
 use proto::handshake::{HandshakeError, Header, Headers};
@@ -66,8 +65,13 @@ use crate::error::Error;
 use crate::server::{Decision, Server};
 use crate::websocket::WebSocket;
 
-/// A WebSocket over a connection that hyper handed over.
-pub type UpgradedWebSocket = WebSocket<TokioIo<Upgraded>>;
+mod transport;
+
+pub use transport::UpgradedIo;
+
+/// A WebSocket over a connection that hyper handed over: over the TCP stream itself when
+/// hyper served one (see [`UpgradedIo`]).
+pub type UpgradedWebSocket = WebSocket<UpgradedIo>;
 
 /// Validates an upgrade request and builds the `101` response, with `server`'s settings.
 ///
@@ -283,12 +287,13 @@ impl Future for PendingUpgrade {
         let upgraded = ready!(Pin::new(&mut this.on_upgrade).poll(cx))
             .map_err(|err| Error::Io(io::Error::other(err)))?;
         let conn = proto::Connection::server(this.config.proto.clone(), this.deflate.take());
-        // hyper's `Upgraded` replays the bytes it read past the request head, so there is
-        // nothing to carry over here.
+        // The bytes hyper read past the request head: hyper's `Upgraded` replays them itself,
+        // a stream taken back from it hands them over.
+        let (io, read_ahead) = UpgradedIo::from_upgraded(upgraded);
         Poll::Ready(Ok(WebSocket::from_parts(
-            TokioIo::new(upgraded),
+            io,
             conn,
-            BytesMut::new(),
+            BytesMut::from(read_ahead),
             this.config.clone(),
             this.protocol.take(),
         )))

@@ -235,6 +235,23 @@ where
         self.conn.send_encoded(msg).map_err(Error::from)
     }
 
+    /// Queues bytes to be written as they are, without writing them: the rest of a frame
+    /// whose start was written into the transport by other means (wskit-hub writes
+    /// broadcasts straight into idle sockets). Anything but the exact rest of such a frame
+    /// corrupts the stream.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(mut ws: wskit::WebSocket<tokio::net::TcpStream>) -> Result<(), wskit::Error> {
+    /// // The first 2 bytes of the frame `81 02 68 69` ("hi") went out elsewhere.
+    /// ws.queue_raw(bytes::Bytes::from_static(&[0x68, 0x69]));
+    /// ws.flush().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn queue_raw(&mut self, bytes: Bytes) {
+        self.conn.send_raw(bytes);
+    }
+
     /// Starts the closing handshake without waiting: queues a close frame with `code` and
     /// `reason`. Keep receiving ([`recv`](Self::recv) or [`poll_recv`](Self::poll_recv)) until
     /// it returns `None` to finish the handshake; the close timeout applies. Does nothing when a

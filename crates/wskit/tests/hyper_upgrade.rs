@@ -24,6 +24,8 @@ use wskit::{Client, Config, Decision, Message, Server};
 struct Seen {
     compressed: bool,
     protocol: Option<String>,
+    /// The WebSocket took the TCP stream back from hyper.
+    over_tcp: bool,
 }
 
 /// Serves `/ws` (upgrade with `server`, then echo), `/guarded` (upgrade only with
@@ -89,6 +91,7 @@ async fn echo(pending: wskit::upgrade::PendingUpgrade, seen: mpsc::UnboundedSend
     let _ = seen.send(Seen {
         compressed: ws.is_compressed(),
         protocol: ws.protocol().map(str::to_owned),
+        over_tcp: matches!(ws.get_ref(), wskit::upgrade::UpgradedIo::Tcp(_)),
     });
     while let Some(Ok(msg)) = ws.recv().await {
         if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
@@ -139,8 +142,29 @@ async fn echoes_text_and_binary_with_deflate_and_subprotocol() {
     let server_side = within(seen.recv()).await.expect("a connection report");
     assert!(server_side.compressed);
     assert_eq!(server_side.protocol.as_deref(), Some("chat.v2"));
+    assert!(server_side.over_tcp, "hyper's TcpStream is used directly");
 
     assert_echoes(&mut ws).await;
+}
+
+#[tokio::test]
+async fn frames_sent_with_the_request_are_not_lost_when_the_stream_is_taken_back() {
+    let (addr, mut seen) = serve(Server::default()).await;
+    let mut raw = wskit_support::Raw::connect(addr).await;
+    // The request and two frames in one write: hyper reads some of the frames with the head,
+    // and hands them over with the stream.
+    let mut bytes =
+        wskit_support::upgrade_request_for("/ws", "dGhlIHNhbXBsZSBub25jZQ==", "").into_bytes();
+    bytes.extend(wskit_support::client_frame(0x1, b"early one"));
+    bytes.extend(wskit_support::client_frame(0x2, b"early two"));
+    raw.write(&bytes).await;
+    let head = within(raw.read_head()).await.expect("a response");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(within(seen.recv()).await.expect("a report").over_tcp);
+    for expected in [&b"early one"[..], b"early two"] {
+        let frame = within(raw.read_frame()).await.expect("an echo");
+        assert_eq!(frame.payload, expected);
+    }
 }
 
 #[tokio::test]
