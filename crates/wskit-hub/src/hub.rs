@@ -323,13 +323,7 @@ impl Hub {
         let registry = read(&self.inner.registry);
         match path {
             None => registry.conns.values().map(|e| e.conn.clone()).collect(),
-            Some(path) => registry
-                .services
-                .get(path)
-                .into_iter()
-                .flatten()
-                .filter_map(|id| registry.conns.get(id).map(|e| e.conn.clone()))
-                .collect(),
+            Some(path) => registry.service(path).cloned().collect(),
         }
     }
 
@@ -353,8 +347,7 @@ impl Hub {
         };
         let registry = read(&self.inner.registry);
         registry.publish(|| Target::Service(path.to_owned()), &msg);
-        let ids = registry.services.get(path).into_iter().flatten();
-        fan_out(registry.members(ids), &encoded)
+        fan_out(registry.service(path), &encoded)
     }
 
     /// Sends `msg` to every open connection of every service (of every node, with a
@@ -465,8 +458,7 @@ impl Hub {
         };
         let registry = read(&self.inner.registry);
         registry.publish(|| Target::Group(group.to_owned()), &msg);
-        let ids = registry.groups.get(group).into_iter().flatten();
-        fan_out(registry.members(ids), &encoded)
+        fan_out(registry.group(group), &encoded)
     }
 
     /// Removes a whole group (Ballerina's `removeConnectionGroup`); its connections stay open.
@@ -482,7 +474,7 @@ impl Hub {
         read(&self.inner.registry)
             .groups
             .get(group)
-            .map(|members| members.iter().cloned().collect())
+            .map(|members| members.keys().cloned().collect())
             .unwrap_or_default()
     }
 

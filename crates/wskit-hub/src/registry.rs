@@ -7,7 +7,7 @@
 //! With a [`Broker`] set, each change is reported to it under the lock, so that the broker
 //! sees them in the order they happened.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use wskit::Message;
@@ -16,12 +16,17 @@ use crate::broker::{Broker, Change, Target};
 use crate::connection::Connection;
 use crate::id::ConnectionId;
 
+/// The connections of a service or a group, by id: the handles themselves, so that a
+/// broadcast walks them without looking each id up again (a profile of `wskit serve`'s group
+/// fan-out had 5 % of the server's time in those lookups).
+pub(crate) type Members = HashMap<ConnectionId, Connection>;
+
 #[derive(Default)]
 pub(crate) struct Registry {
     pub(crate) conns: HashMap<ConnectionId, Entry>,
-    pub(crate) services: HashMap<Arc<str>, HashSet<ConnectionId>>,
+    pub(crate) services: HashMap<Arc<str>, Members>,
     pub(crate) names: HashMap<String, ConnectionId>,
-    pub(crate) groups: HashMap<String, HashSet<ConnectionId>>,
+    pub(crate) groups: HashMap<String, Members>,
     /// The bus to the other nodes, if any (see [`crate::broker`]).
     pub(crate) broker: Option<Arc<dyn Broker>>,
 }
@@ -56,7 +61,7 @@ impl Registry {
         self.services
             .entry(Arc::clone(&conn.shared.path))
             .or_default()
-            .insert(id.clone());
+            .insert(id.clone(), conn.clone());
         self.conns.insert(
             id,
             Entry {
@@ -139,7 +144,8 @@ impl Registry {
             .groups
             .entry(group.to_owned())
             .or_default()
-            .insert(id.clone());
+            .insert(id.clone(), entry.conn.clone())
+            .is_none();
         if added {
             entry.groups.push(group.to_owned());
             self.changed(|| Change::Joined {
@@ -161,7 +167,7 @@ impl Registry {
         let Some(members) = self.groups.get_mut(group) else {
             return false;
         };
-        let removed = members.remove(id);
+        let removed = members.remove(id).is_some();
         if members.is_empty() {
             self.groups.remove(group);
         }
@@ -177,7 +183,7 @@ impl Registry {
     /// Removes a whole group; its connections stay open. Returns how many were in it.
     pub(crate) fn remove_group(&mut self, group: &str) -> Option<usize> {
         let members = self.groups.remove(group)?;
-        for id in &members {
+        for id in members.keys() {
             if let Some(entry) = self.conns.get_mut(id) {
                 entry.groups.retain(|g| g != group);
             }
@@ -189,12 +195,17 @@ impl Registry {
         Some(members.len())
     }
 
-    /// The open connections among `ids` (ids of connections that ended are skipped).
-    pub(crate) fn members<'a>(
-        &'a self,
-        ids: impl Iterator<Item = &'a ConnectionId> + 'a,
-    ) -> impl Iterator<Item = &'a Connection> + 'a {
-        ids.filter_map(|id| self.conns.get(id).map(|entry| &entry.conn))
+    /// The connections of the service on `path`.
+    pub(crate) fn service(&self, path: &str) -> impl Iterator<Item = &Connection> {
+        self.services
+            .get(path)
+            .into_iter()
+            .flat_map(Members::values)
+    }
+
+    /// The connections in `group`.
+    pub(crate) fn group(&self, group: &str) -> impl Iterator<Item = &Connection> {
+        self.groups.get(group).into_iter().flat_map(Members::values)
     }
 
     /// Finds a connection by id, or else by name.

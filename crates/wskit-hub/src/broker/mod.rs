@@ -722,7 +722,7 @@ fn snapshot(registry: &Registry) -> Snapshot {
         groups: registry
             .groups
             .iter()
-            .flat_map(|(group, ids)| ids.iter().map(move |id| (group.clone(), id.clone())))
+            .flat_map(|(group, ids)| ids.keys().map(move |id| (group.clone(), id.clone())))
             .collect(),
         names: registry
             .names
@@ -774,15 +774,9 @@ impl Node {
             return Delivery::default();
         };
         match target {
-            Target::Service(path) => {
-                let ids = registry.services.get(path.as_str()).into_iter().flatten();
-                fan_out(registry.members(ids), &encoded)
-            }
+            Target::Service(path) => fan_out(registry.service(path), &encoded),
             Target::All => fan_out(registry.conns.values().map(|entry| &entry.conn), &encoded),
-            Target::Group(group) => {
-                let ids = registry.groups.get(group.as_str()).into_iter().flatten();
-                fan_out(registry.members(ids), &encoded)
-            }
+            Target::Group(group) => fan_out(registry.group(group), &encoded),
             Target::Connection(_) => Delivery::default(),
         }
     }
