@@ -119,7 +119,7 @@ where
     }
 
     /// Drives the connection until the socket has finished and the last handler returned.
-    pub(crate) async fn run(mut self) -> Outcome {
+    pub(crate) async fn run(&mut self) -> Outcome {
         poll_fn(|cx| self.poll_drive(cx)).await;
         self.release_queue();
         // Pings waiting for a pong fail: their senders drop here.
