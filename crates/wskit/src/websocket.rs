@@ -16,6 +16,7 @@ use tokio::time::Sleep;
 
 use crate::config::{Config, IoSettings};
 use crate::error::Error;
+use crate::read_pool;
 
 /// The connection state, as browsers name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +42,9 @@ pub enum ReadyState {
 /// message before it waits, so a dropped `send` still sends it at the next write.
 ///
 /// # Memory
-/// An idle connection holds this struct and nothing else of its own: no read buffer (it is
-/// freed when the transport has no more bytes, and allocated again when bytes arrive), no
+/// An idle connection holds this struct and nothing else of its own: no read buffer (it goes
+/// back to a per-thread pool when the transport has no more bytes, and comes from it again
+/// when bytes arrive), no
 /// write buffer, and its settings are shared with the [`Config`] it was made from. What only
 /// some connections need (a subprotocol, the close timer) is boxed on demand.
 ///
@@ -409,8 +411,8 @@ where
                         return Poll::Ready(Some(Err(Error::Timeout("closing handshake"))));
                     }
                     if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
-                        // An idle connection keeps no read buffer.
-                        self.read_buf = BytesMut::new();
+                        // An idle connection keeps no read buffer: it goes back to the pool.
+                        read_pool::give(std::mem::take(&mut self.read_buf));
                         self.conn.shrink();
                     }
                     return Poll::Pending;
@@ -429,6 +431,9 @@ where
         let chunk = wanted
             .max(self.read_hint as usize)
             .clamp(self.settings.read_buffer_size, 1 << 20);
+        if self.read_buf.capacity() == 0 {
+            self.read_buf = read_pool::take();
+        }
         if self.read_buf.capacity() - self.read_buf.len() < chunk / 2 {
             self.read_buf.reserve(chunk);
         }
