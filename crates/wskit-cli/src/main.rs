@@ -12,6 +12,14 @@ mod connect;
 mod echo;
 mod serve;
 
+/// jemalloc rather than glibc's malloc: tokio allocates every task and every socket's
+/// registration aligned to 128 bytes, and glibc pays for each such block with a fragment it
+/// cannot reuse, where jemalloc's size classes are aligned already. An idle connection of
+/// `wskit echo` costs about 1,000 bytes of RSS with glibc, about 730 with jemalloc.
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// wskit: a fast, conformant WebSocket toolkit.
 #[derive(Debug, Parser)]
 #[command(name = "wskit", version, about)]

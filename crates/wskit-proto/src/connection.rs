@@ -69,18 +69,29 @@ pub enum State {
 /// wire.extend_from_slice(&outbox.copy_to_bytes(outbox.remaining()));
 /// assert_eq!(server.read(&mut wire).unwrap(), Some(Message::text("hello")));
 /// ```
+///
+/// # Memory
+/// Every idle connection holds this struct, so it is kept small (see the size test): the
+/// settings are shared with the [`Config`] it was made from, and what only some connections
+/// or only some moments need is boxed (the deflate codec, the state of a fragmented or
+/// compressed message, the peer's close frame). A message that arrives as one uncompressed
+/// frame, the common case, needs no state beyond [`InFrame`].
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
+    state: State,
+    /// Shared with the server's (or client's) `Config`: one pointer per connection.
     config: Config,
     /// Boxed: most connections never negotiate it, and every idle connection holds this struct.
     deflate: Option<Box<DeflateCodec>>,
-    state: State,
     frame: Option<InFrame>,
-    message: Option<InMessage>,
+    /// A fragmented or compressed message being assembled. Boxed, and kept between messages
+    /// (`active` tells whether one is under way) until [`Connection::shrink`], so a stream of
+    /// such messages allocates it once.
+    message: Option<Box<InMessage>>,
     outbox: Outbox,
     mask_state: u64,
-    peer_close: Option<CloseFrame>,
+    peer_close: Option<Box<CloseFrame>>,
 }
 
 /// The frame being received.
@@ -89,16 +100,21 @@ struct InFrame {
     opcode: OpCode,
     fin: bool,
     compressed: bool,
+    /// At most 14.
+    header_len: u8,
     mask: Option<[u8; 4]>,
-    header_len: usize,
+    /// The text of a message in this one frame (no [`InMessage`]), validated as it arrives.
+    utf8: Utf8Validator,
     payload_len: usize,
     /// Payload bytes already unmasked (and UTF-8 checked) in place in the read buffer.
     processed: usize,
 }
 
-/// The data message being received.
+/// The data message being received, when it is fragmented or compressed.
 #[derive(Debug)]
 struct InMessage {
+    /// Whether a message is under way; the box outlives it for the next one.
+    active: bool,
     opcode: OpCode,
     compressed: bool,
     data: Vec<u8>,
@@ -126,14 +142,14 @@ impl Connection {
 
     fn new(role: Role, config: Config, deflate: Option<DeflateParams>) -> Self {
         let deflate = deflate.map(|params| {
-            let settings = config.deflate.clone().unwrap_or_default();
+            let settings = config.settings().deflate.clone().unwrap_or_default();
             Box::new(DeflateCodec::new(params, role, &settings))
         });
         Self {
             role,
+            state: State::Open,
             config,
             deflate,
-            state: State::Open,
             frame: None,
             message: None,
             outbox: Outbox::default(),
@@ -175,7 +191,7 @@ impl Connection {
     /// The peer's close frame, once received.
     #[must_use]
     pub fn peer_close(&self) -> Option<&CloseFrame> {
-        self.peer_close.as_ref()
+        self.peer_close.as_deref()
     }
 
     /// The bytes waiting to be written to the transport.
@@ -188,7 +204,7 @@ impl Connection {
     #[must_use]
     pub fn bytes_wanted(&self, buf: &BytesMut) -> usize {
         self.frame.as_ref().map_or(0, |f| {
-            (f.header_len + f.payload_len).saturating_sub(buf.len())
+            (usize::from(f.header_len) + f.payload_len).saturating_sub(buf.len())
         })
     }
 
@@ -289,7 +305,7 @@ impl Connection {
                 match codec.shared_settings() {
                     // Fragmenting means frames of our own; so does another connection's
                     // compressor settings having made the shared frame first.
-                    Some(settings) if self.config.send_fragment_size.is_none() => {
+                    Some(settings) if self.config.settings().send_fragment_size.is_none() => {
                         msg.deflated_frame(settings)
                     }
                     _ => None,
@@ -324,6 +340,9 @@ impl Connection {
     /// Frees buffers that are empty, so an idle connection holds as little memory as possible.
     pub fn shrink(&mut self) {
         self.outbox.shrink();
+        if self.message.as_ref().is_some_and(|msg| !msg.active) {
+            self.message = None;
+        }
     }
 
     fn check_open(&self) -> Result<(), Error> {
@@ -361,7 +380,7 @@ impl Connection {
     /// Queues a message as one frame, or as fragments of at most
     /// [`Config::send_fragment_size`] bytes (RSV1 on the first fragment only, RFC 7692 §6.1).
     fn queue_frame(&mut self, opcode: OpCode, rsv1: bool, mut payload: Bytes) {
-        let limit = match self.config.send_fragment_size {
+        let limit = match self.config.settings().send_fragment_size {
             Some(limit) if !opcode.is_control() && payload.len() > limit => limit.max(1),
             _ => return self.queue_one(opcode, true, rsv1, payload),
         };
@@ -447,21 +466,23 @@ impl Connection {
         let Some(frame) = self.frame.as_mut() else {
             return Ok(None);
         };
-        let available = buf
-            .len()
-            .saturating_sub(frame.header_len)
-            .min(frame.payload_len);
+        let header_len = usize::from(frame.header_len);
+        let available = buf.len().saturating_sub(header_len).min(frame.payload_len);
         if available > frame.processed {
-            let start = frame.header_len + frame.processed;
-            let piece = &mut buf[start..frame.header_len + available];
+            let start = header_len + frame.processed;
+            let piece = &mut buf[start..header_len + available];
             if let Some(key) = frame.mask {
                 apply_mask(piece, key, frame.processed);
             }
             if !frame.opcode.is_control() && !frame.compressed {
-                if let Some(msg) = self.message.as_mut().filter(|m| m.opcode == OpCode::Text) {
-                    msg.utf8
-                        .feed(piece)
-                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                // The text is checked as it arrives: in the message's validator when the
+                // message is fragmented, else in the frame's.
+                let utf8 = match self.message.as_deref_mut().filter(|m| m.active) {
+                    Some(msg) => (msg.opcode == OpCode::Text).then_some(&mut msg.utf8),
+                    None => (frame.opcode == OpCode::Text).then_some(&mut frame.utf8),
+                };
+                if let Some(utf8) = utf8 {
+                    utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
             }
             frame.processed = available;
@@ -469,14 +490,16 @@ impl Connection {
         if frame.processed < frame.payload_len {
             return Ok(None);
         }
-        let InFrame {
+        let Some(InFrame {
             opcode,
             fin,
-            header_len,
             payload_len,
+            utf8,
             ..
-        } = *frame;
-        self.frame = None;
+        }) = self.frame.take()
+        else {
+            return Ok(None);
+        };
         buf.advance(header_len);
         let payload = buf.split_to(payload_len).freeze();
         match opcode {
@@ -490,7 +513,7 @@ impl Connection {
             OpCode::Pong => Ok(Some(Step::Message(Message::Pong(payload)))),
             OpCode::Close => self.receive_close(&payload).map(Some),
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
-                self.receive_data(fin, payload).map(Some)
+                self.receive_data(opcode, fin, utf8, payload).map(Some)
             }
         }
     }
@@ -526,38 +549,43 @@ impl Connection {
             if header.payload_len > 125 {
                 return Err(ProtocolError::ControlFrameTooLarge(header.payload_len));
             }
-        } else if header.payload_len > self.config.max_frame_size as u64 {
+        } else if header.payload_len > self.config.settings().max_frame_size as u64 {
             return Err(ProtocolError::FrameTooLarge {
                 size: header.payload_len,
-                max: self.config.max_frame_size,
+                max: self.config.settings().max_frame_size,
             });
         }
         // The length fits in usize: it is at most 125 or at most the frame size limit.
         let payload_len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
-        let max_message = self.config.max_message_size;
-        let charge = payload_len.max(self.config.fragment_charge);
+        let max_message = self.config.settings().max_message_size;
+        let charge = payload_len.max(self.config.settings().fragment_charge);
         let compressed = match opcode {
             OpCode::Text | OpCode::Binary => {
-                if self.message.is_some() {
+                if self.message.as_ref().is_some_and(|m| m.active) {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
                 if !header.rsv1 && payload_len > max_message {
                     return Err(ProtocolError::MessageTooLarge { max: max_message });
                 }
-                self.message = Some(InMessage {
-                    opcode,
-                    compressed: header.rsv1,
-                    data: Vec::new(),
-                    frames: 0,
-                    charged: charge,
-                    utf8: Utf8Validator::default(),
-                });
+                if !header.fin || header.rsv1 {
+                    // Fragmented or compressed: assembled in an `InMessage`. A message in one
+                    // uncompressed frame needs none.
+                    let msg = self.message.get_or_insert_with(Box::default);
+                    msg.active = true;
+                    msg.opcode = opcode;
+                    msg.compressed = header.rsv1;
+                    msg.data.clear();
+                    msg.frames = 0;
+                    msg.charged = charge;
+                    msg.utf8 = Utf8Validator::default();
+                }
                 header.rsv1
             }
             OpCode::Continuation => {
                 let msg = self
                     .message
-                    .as_mut()
+                    .as_deref_mut()
+                    .filter(|m| m.active)
                     .ok_or(ProtocolError::UnexpectedContinuation)?;
                 msg.charged = msg.charged.saturating_add(charge);
                 if msg.charged > max_message {
@@ -571,8 +599,10 @@ impl Connection {
             opcode,
             fin: header.fin,
             compressed,
+            // A frame header is at most 14 bytes (RFC 6455 §5.2).
+            header_len: u8::try_from(header_len).unwrap_or(u8::MAX),
             mask: header.mask,
-            header_len,
+            utf8: Utf8Validator::default(),
             payload_len,
             processed: 0,
         })
@@ -589,14 +619,30 @@ impl Connection {
             self.queue_frame(OpCode::Close, false, Bytes::from(echo));
         }
         self.state = State::Closed;
-        self.peer_close.clone_from(&frame);
+        self.peer_close = frame.clone().map(Box::new);
         Ok(Step::Message(Message::Close(frame)))
     }
 
-    fn receive_data(&mut self, fin: bool, payload: Bytes) -> Result<Step, ProtocolError> {
-        let max_message = self.config.max_message_size;
-        let Some(msg) = self.message.as_mut() else {
-            return Err(ProtocolError::UnexpectedContinuation);
+    fn receive_data(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        mut utf8: Utf8Validator,
+        payload: Bytes,
+    ) -> Result<Step, ProtocolError> {
+        let max_message = self.config.settings().max_message_size;
+        let Some(msg) = self.message.as_deref_mut().filter(|m| m.active) else {
+            // A message in one uncompressed frame: its payload, split off the read buffer.
+            return match opcode {
+                OpCode::Text => {
+                    utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                    Ok(Step::Message(Message::Text(Utf8Bytes::from_validated(
+                        payload,
+                    ))))
+                }
+                OpCode::Binary => Ok(Step::Message(Message::Binary(payload))),
+                _ => Err(ProtocolError::UnexpectedContinuation),
+            };
         };
         msg.frames += 1;
         if msg.compressed {
@@ -611,20 +657,14 @@ impl Connection {
                     .feed(&msg.data[before..])
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
-        } else if !(fin && msg.frames == 1) {
+        } else {
             msg.data.extend_from_slice(&payload);
         }
         if !fin {
             return Ok(Step::Continue);
         }
-        let Some(mut msg) = self.message.take() else {
-            return Err(ProtocolError::UnexpectedContinuation);
-        };
-        let data = if !msg.compressed && msg.frames == 1 {
-            payload
-        } else {
-            Bytes::from(std::mem::take(&mut msg.data))
-        };
+        msg.active = false;
+        let data = Bytes::from(std::mem::take(&mut msg.data));
         Ok(Step::Message(match msg.opcode {
             OpCode::Text => {
                 msg.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -632,6 +672,20 @@ impl Connection {
             }
             _ => Message::Binary(data),
         }))
+    }
+}
+
+impl Default for InMessage {
+    fn default() -> Self {
+        Self {
+            active: false,
+            opcode: OpCode::Binary,
+            compressed: false,
+            data: Vec::new(),
+            frames: 0,
+            charged: 0,
+            utf8: Utf8Validator::default(),
+        }
     }
 }
 
@@ -717,4 +771,84 @@ fn encode_frame(opcode: OpCode, compressed: bool, payload: &[u8]) -> Bytes {
     header.encode(&mut frame);
     frame.extend_from_slice(payload);
     frame.freeze()
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A masked client frame.
+    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let header = FrameHeader {
+            fin,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask: Some([1, 2, 3, 4]),
+            payload_len: payload.len() as u64,
+        };
+        let mut frame = BytesMut::new();
+        header.encode(&mut frame);
+        let start = frame.len();
+        frame.extend_from_slice(payload);
+        apply_mask(&mut frame[start..], [1, 2, 3, 4], 0);
+        frame.to_vec()
+    }
+
+    /// Every idle connection holds a `Connection` (inside the I/O layer's `WebSocket`, inside
+    /// a task allocation that tokio rounds up to 128 bytes): 272 bytes before the settings were
+    /// shared and the rarely needed parts boxed. Grow it only with a reason.
+    #[test]
+    fn a_connection_is_small() {
+        let size = size_of::<Connection>();
+        assert!(size <= 152, "Connection is {size} bytes");
+    }
+
+    #[test]
+    fn messages_in_one_frame_need_no_message_state() {
+        let mut server = Connection::server(Config::default(), None);
+        let mut buf = BytesMut::from(&client_frame(true, 0x1, "héllo".as_bytes())[..]);
+        assert_eq!(server.read(&mut buf).unwrap(), Some(Message::text("héllo")));
+        assert!(server.message.is_none());
+    }
+
+    #[test]
+    fn the_message_state_is_kept_between_messages_and_freed_by_shrink() {
+        let mut server = Connection::server(Config::default(), None);
+        let mut wire = Vec::new();
+        wire.extend(client_frame(false, 0x1, b"one "));
+        wire.extend(client_frame(true, 0x0, b"two"));
+        wire.extend(client_frame(true, 0x2, b"whole"));
+        wire.extend(client_frame(false, 0x2, b"a"));
+        wire.extend(client_frame(true, 0x0, b"b"));
+        let mut buf = BytesMut::from(&wire[..]);
+        assert_eq!(
+            server.read(&mut buf).unwrap(),
+            Some(Message::text("one two"))
+        );
+        assert!(server.message.as_ref().is_some_and(|m| !m.active));
+        assert_eq!(
+            server.read(&mut buf).unwrap(),
+            Some(Message::binary(&b"whole"[..]))
+        );
+        assert_eq!(
+            server.read(&mut buf).unwrap(),
+            Some(Message::binary(&b"ab"[..]))
+        );
+        server.shrink();
+        assert!(server.message.is_none());
+    }
+
+    #[test]
+    fn invalid_text_in_a_frame_read_in_pieces_fails_early() {
+        let mut server = Connection::server(Config::default(), None);
+        let frame = client_frame(true, 0x1, b"ok\xff and more");
+        let mut buf = BytesMut::from(&frame[..4]);
+        assert_eq!(server.read(&mut buf).unwrap(), None);
+        buf.extend_from_slice(&frame[4..9]);
+        assert!(matches!(
+            server.read(&mut buf),
+            Err(Error::Protocol(ProtocolError::InvalidUtf8))
+        ));
+    }
 }

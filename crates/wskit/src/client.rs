@@ -306,8 +306,8 @@ impl Client {
         for (name, value) in &self.headers {
             handshake = handshake.header(name.clone(), value.clone());
         }
-        let max = self.config.max_handshake_size;
-        with_timeout("handshake", self.config.handshake_timeout, async move {
+        let max = self.config.io.max_handshake_size;
+        with_timeout("handshake", self.config.io.handshake_timeout, async move {
             stream.write_all(&handshake.request()).await?;
             stream.flush().await?;
             let mut buf = BytesMut::with_capacity(1024);

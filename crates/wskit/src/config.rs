@@ -1,10 +1,14 @@
 //! Settings of a connection: protocol limits and I/O timeouts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use proto::DeflateConfig;
 
 /// Limits and timeouts shared by clients and servers. A by-value builder.
+///
+/// Cloning is cheap and allocates nothing: the settings are shared, so the connections of a
+/// server hold pointers to its settings rather than copies of them.
 ///
 /// # Example
 /// ```
@@ -14,9 +18,15 @@ use proto::DeflateConfig;
 ///     .max_message_size(1 << 20)
 ///     .close_timeout(Duration::from_secs(2));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub(crate) proto: proto::Config,
+    pub(crate) io: Arc<IoSettings>,
+}
+
+/// The I/O layer's settings of a [`Config`], shared by every connection made with it.
+#[derive(Debug, Clone)]
+pub(crate) struct IoSettings {
     pub(crate) close_timeout: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_handshake_size: usize,
@@ -24,10 +34,9 @@ pub struct Config {
     pub(crate) read_buffer_size: usize,
 }
 
-impl Default for Config {
+impl Default for IoSettings {
     fn default() -> Self {
         Self {
-            proto: proto::Config::default(),
             close_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             max_handshake_size: 16 * 1024,
@@ -65,14 +74,14 @@ impl Config {
     /// the TCP connection) after ours, before dropping the connection. Default: 5 s.
     #[must_use]
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
-        self.close_timeout = timeout;
+        Arc::make_mut(&mut self.io).close_timeout = timeout;
         self
     }
 
     /// How long the opening handshake may take. Default: 10 s.
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        Arc::make_mut(&mut self.io).handshake_timeout = timeout;
         self
     }
 
@@ -80,7 +89,7 @@ impl Config {
     /// with 431. Default: 16 KiB.
     #[must_use]
     pub fn max_handshake_size(mut self, bytes: usize) -> Self {
-        self.max_handshake_size = bytes;
+        Arc::make_mut(&mut self.io).max_handshake_size = bytes;
         self
     }
 
@@ -88,14 +97,14 @@ impl Config {
     /// (backpressure). Default: 128 KiB.
     #[must_use]
     pub fn write_buffer_size(mut self, bytes: usize) -> Self {
-        self.write_buffer_size = bytes;
+        Arc::make_mut(&mut self.io).write_buffer_size = bytes;
         self
     }
 
     /// How many bytes each read asks the transport for, at the least. Default: 8 KiB.
     #[must_use]
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
-        self.read_buffer_size = bytes.max(64);
+        Arc::make_mut(&mut self.io).read_buffer_size = bytes.max(64);
         self
     }
 

@@ -56,6 +56,7 @@ mod config;
 mod error;
 mod heartbeat;
 mod proxy;
+mod read_pool;
 mod reconnect;
 mod server;
 mod stream;

@@ -121,7 +121,7 @@ impl Server {
         S: AsyncRead + AsyncWrite + Unpin,
         F: FnOnce(&Request) -> Decision,
     {
-        let timeout = self.config.handshake_timeout;
+        let timeout = self.config.io.handshake_timeout;
         with_timeout("handshake", timeout, async {
             let (request, buf) = read_request(&mut stream, &self.config).await?;
             let extra = match decide(&request) {
@@ -229,7 +229,7 @@ pub async fn read_request<S>(stream: &mut S, config: &Config) -> Result<(Request
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    match read_head(stream, config.max_handshake_size).await {
+    match read_head(stream, config.io.max_handshake_size).await {
         Err(Error::Handshake(err)) => {
             let response = rejection_response(err.status(), &err.to_string(), &[]);
             let _ = stream.write_all(&response).await;

@@ -3,6 +3,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use proto::{CloseCode, CloseFrame, Connection, Message, Role, State, Utf8Bytes};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
-use crate::config::Config;
+use crate::config::{Config, IoSettings};
 use crate::error::Error;
+use crate::read_pool;
 
 /// The connection state, as browsers name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,13 @@ pub enum ReadyState {
 /// `recv` is cancel safe: a message is never lost when its future is dropped. `send` queues the
 /// message before it waits, so a dropped `send` still sends it at the next write.
 ///
+/// # Memory
+/// An idle connection holds this struct and nothing else of its own: no read buffer (it goes
+/// back to a per-thread pool when the transport has no more bytes, and comes from it again
+/// when bytes arrive), no
+/// write buffer, and its settings are shared with the [`Config`] it was made from. What only
+/// some connections need (a subprotocol, the close timer) is boxed on demand.
+///
 /// # Example
 /// ```no_run
 /// # async fn run() -> Result<(), wskit::Error> {
@@ -54,15 +63,23 @@ pub struct WebSocket<S> {
     io: S,
     conn: Connection,
     read_buf: BytesMut,
+    /// Shared with the `Config` (and so with every connection of a server).
+    settings: Arc<IoSettings>,
+    /// The subprotocol and the close timer: allocated only when one is needed.
+    cold: Option<Box<Cold>>,
     /// The size of the last frame read in more than one piece (at most [`MAX_READ_HINT`]), so
     /// that the next read asks for a whole such frame at once: one `read` per 16 KiB message
     /// instead of two or three with the default read size.
-    read_hint: usize,
-    limits: Limits,
-    protocol: Option<String>,
+    read_hint: u32,
     read_eof: bool,
     shut_down: bool,
     finished: bool,
+}
+
+/// What few connections need, or need only while closing.
+#[derive(Debug, Default)]
+struct Cold {
+    protocol: Option<String>,
     close_deadline: Option<Pin<Box<Sleep>>>,
 }
 
@@ -85,13 +102,17 @@ where
             io,
             conn,
             read_buf,
+            settings: config.io,
+            cold: protocol.map(|protocol| {
+                Box::new(Cold {
+                    protocol: Some(protocol),
+                    close_deadline: None,
+                })
+            }),
             read_hint: 0,
-            limits: Limits::new(&config),
-            protocol,
             read_eof: false,
             shut_down: false,
             finished: false,
-            close_deadline: None,
         }
     }
 
@@ -151,7 +172,7 @@ where
     /// As [`send`](Self::send).
     pub async fn feed(&mut self, msg: Message) -> Result<(), Error> {
         self.conn.send(msg)?;
-        if self.conn.outbox().remaining() >= self.limits.write_buffer_size {
+        if self.conn.outbox().remaining() >= self.settings.write_buffer_size {
             self.flush().await?;
         }
         Ok(())
@@ -290,7 +311,7 @@ where
     /// The subprotocol selected in the handshake.
     #[must_use]
     pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
+        self.cold.as_ref()?.protocol.as_deref()
     }
 
     /// Whether permessage-deflate was negotiated.
@@ -407,8 +428,8 @@ where
                         return Poll::Ready(Some(Err(Error::Timeout("closing handshake"))));
                     }
                     if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
-                        // An idle connection keeps no read buffer.
-                        self.read_buf = BytesMut::new();
+                        // An idle connection keeps no read buffer: it goes back to the pool.
+                        read_pool::give(std::mem::take(&mut self.read_buf));
                         self.conn.shrink();
                     }
                     return Poll::Pending;
@@ -421,11 +442,15 @@ where
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let wanted = self.conn.bytes_wanted(&self.read_buf);
         if wanted > 0 {
-            self.read_hint = (self.read_buf.len() + wanted).min(MAX_READ_HINT);
+            self.read_hint = u32::try_from((self.read_buf.len() + wanted).min(MAX_READ_HINT))
+                .unwrap_or(u32::MAX);
         }
         let chunk = wanted
-            .max(self.read_hint)
-            .clamp(self.limits.read_buffer_size, 1 << 20);
+            .max(self.read_hint as usize)
+            .clamp(self.settings.read_buffer_size, 1 << 20);
+        if self.read_buf.capacity() == 0 {
+            self.read_buf = read_pool::take();
+        }
         if self.read_buf.capacity() - self.read_buf.len() < chunk / 2 {
             self.read_buf.reserve(chunk);
         }
@@ -494,8 +519,10 @@ where
 
     /// Whether the close deadline has passed (starting it on first call).
     fn poll_close_deadline(&mut self, cx: &mut Context<'_>) -> bool {
-        let timeout = self.limits.close_timeout;
+        let timeout = self.settings.close_timeout;
         let deadline = self
+            .cold
+            .get_or_insert_with(Box::default)
             .close_deadline
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         deadline.as_mut().poll(cx).is_ready()
@@ -504,7 +531,7 @@ where
     /// The close timeout in effect.
     #[must_use]
     pub fn close_timeout(&self) -> Duration {
-        self.limits.close_timeout
+        self.settings.close_timeout
     }
 }
 
@@ -527,7 +554,7 @@ where
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
-        if this.conn.outbox().remaining() >= this.limits.write_buffer_size {
+        if this.conn.outbox().remaining() >= this.settings.write_buffer_size {
             ready!(this.poll_write_outbox(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -549,25 +576,6 @@ where
                 .map_err(Error::from)?;
         }
         this.poll_write_outbox(cx)
-    }
-}
-
-/// The settings of [`Config`] a running connection uses (the handshake's and the protocol's are
-/// used up by then): a third of its size, since every idle connection holds them.
-#[derive(Debug, Clone, Copy)]
-struct Limits {
-    close_timeout: Duration,
-    write_buffer_size: usize,
-    read_buffer_size: usize,
-}
-
-impl Limits {
-    fn new(config: &Config) -> Self {
-        Self {
-            close_timeout: config.close_timeout,
-            write_buffer_size: config.write_buffer_size,
-            read_buffer_size: config.read_buffer_size,
-        }
     }
 }
 
@@ -632,6 +640,16 @@ mod tests {
         fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             Pin::new(&mut self.inner).poll_shutdown(cx)
         }
+    }
+
+    /// Every idle connection holds its `WebSocket` inside a task allocation that tokio rounds
+    /// up to a multiple of 128 bytes (`wskit echo`'s task is this and a flag: 384 bytes with
+    /// tokio's header). It was 424 bytes with copies of the settings and an inline
+    /// `Connection` of 272; grow it only with a reason.
+    #[test]
+    fn a_websocket_over_tcp_is_small() {
+        let size = size_of::<WebSocket<tokio::net::TcpStream>>();
+        assert!(size <= 248, "WebSocket<TcpStream> is {size} bytes");
     }
 
     #[tokio::test]
