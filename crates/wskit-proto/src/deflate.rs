@@ -330,11 +330,12 @@ fn parse_bits(value: &str) -> Option<u8> {
 ///
 /// A connection that never sends or receives a compressed message holds no zlib state either way.
 pub(crate) struct DeflateCodec {
-    /// Our compressor, kept between messages only with context takeover.
-    compress: Option<Compress>,
+    /// Our compressor, kept between messages only with context takeover. Boxed, as the
+    /// decompressor: flate2 keeps about 150 bytes inline, which every idle codec would hold.
+    compress: Option<Box<Compress>>,
     /// The peer's decompressor: kept between messages only with context takeover, and held
     /// during a fragmented message either way.
-    decompress: Option<Decompress>,
+    decompress: Option<Box<Decompress>>,
     /// Our window; `None` means we never compress (a window of 8 bits was required).
     own_window_bits: Option<u8>,
     own_no_context_takeover: bool,
@@ -403,7 +404,11 @@ impl DeflateCodec {
         }
         let level = self.level;
         let c = self.compress.get_or_insert_with(|| {
-            Compress::new_with_window_bits(Compression::new(level), false, bits)
+            Box::new(Compress::new_with_window_bits(
+                Compression::new(level),
+                false,
+                bits,
+            ))
         });
         deflate_message(c, payload, out);
     }
@@ -443,7 +448,7 @@ impl DeflateCodec {
             if no_context_takeover {
                 pool::take_decompressor()
             } else {
-                Decompress::new_with_window_bits(false, 15)
+                Box::new(Decompress::new_with_window_bits(false, 15))
             }
         });
         inflate_into(d, input, out, limit, &mut self.peer_stream_ended)?;
@@ -484,9 +489,13 @@ mod pool {
     #[derive(Default)]
     struct Pool {
         /// Compressors, each with the `(window bits, level)` it was made with.
-        compressors: Vec<((u8, u32), Compress)>,
+        compressors: Vec<((u8, u32), Box<Compress>)>,
         /// Decompressors, all with a 15-bit window.
-        decompressors: Vec<Decompress>,
+        #[allow(
+            clippy::vec_box,
+            reason = "codecs hold them boxed; they move in and out without being copied"
+        )]
+        decompressors: Vec<Box<Decompress>>,
     }
 
     thread_local! {
@@ -494,7 +503,7 @@ mod pool {
     }
 
     /// A reset compressor for `bits` and `level`, from the pool or new.
-    pub(super) fn take_compressor(bits: u8, level: u32) -> Compress {
+    pub(super) fn take_compressor(bits: u8, level: u32) -> Box<Compress> {
         let pooled = POOL
             .try_with(|pool| {
                 let mut pool = pool.borrow_mut();
@@ -506,12 +515,17 @@ mod pool {
             })
             .ok()
             .flatten();
-        pooled
-            .unwrap_or_else(|| Compress::new_with_window_bits(Compression::new(level), false, bits))
+        pooled.unwrap_or_else(|| {
+            Box::new(Compress::new_with_window_bits(
+                Compression::new(level),
+                false,
+                bits,
+            ))
+        })
     }
 
     /// Resets `c` and keeps it for the next message, unless the pool is full.
-    pub(super) fn give_compressor(bits: u8, level: u32, mut c: Compress) {
+    pub(super) fn give_compressor(bits: u8, level: u32, mut c: Box<Compress>) {
         c.reset();
         let _ = POOL.try_with(|pool| {
             let mut pool = pool.borrow_mut();
@@ -524,15 +538,15 @@ mod pool {
     }
 
     /// A reset decompressor with a 15-bit window, from the pool or new.
-    pub(super) fn take_decompressor() -> Decompress {
+    pub(super) fn take_decompressor() -> Box<Decompress> {
         POOL.try_with(|pool| pool.borrow_mut().decompressors.pop())
             .ok()
             .flatten()
-            .unwrap_or_else(|| Decompress::new_with_window_bits(false, 15))
+            .unwrap_or_else(|| Box::new(Decompress::new_with_window_bits(false, 15)))
     }
 
     /// Resets `d` and keeps it for the next message, unless the pool is full.
-    pub(super) fn give_decompressor(mut d: Decompress) {
+    pub(super) fn give_decompressor(mut d: Box<Decompress>) {
         d.reset(false);
         let _ = POOL.try_with(|pool| {
             let mut pool = pool.borrow_mut();
@@ -786,6 +800,13 @@ mod tests {
         }
         // One of each was enough for all 300 messages.
         assert_eq!(pool::sizes(), (1, 1));
+    }
+
+    /// Every idle compressed connection holds its codec: keep it to a few words.
+    #[test]
+    fn an_idle_codec_is_small() {
+        let size = size_of::<DeflateCodec>();
+        assert!(size <= 48, "DeflateCodec is {size} bytes");
     }
 
     #[test]
