@@ -17,6 +17,7 @@ Usage:
     scripts/perf.py --servers wskit,fastwebsockets --scenarios echo-100x20B --rounds 5
     scripts/perf.py --out reports/perf/today
     scripts/perf.py --scenarios broadcast-100,broadcast-1000,connect-16   # the opt-in ones
+    scripts/perf.py --scenarios echo-deflate-100x1KiB,echo-deflate-100x16KiB,idle-deflate-10000
 
 Environment: CARGO_TARGET_DIR (default ~/.cache/wskit/target, as scripts/test.sh).
 """
@@ -83,8 +84,21 @@ def broadcast_servers(release: Path) -> dict[str, dict]:
     }
 
 
+def deflate_servers(release: Path) -> dict[str, list[str]]:
+    """Servers of the permessage-deflate scenarios: `wskit echo` accepts it by default (zlib
+    level 1); Node ws with --deflate at its default level (6) and, to tell the level's share
+    from the rest, at level 1. The Rust peers have no permessage-deflate (fastwebsockets,
+    tokio-websockets and tokio-tungstenite 0.30 say so in their docs)."""
+    node = ["node", str(ROOT / "perf" / "ws-echo.js"), "--deflate"]
+    return {
+        "wskit": [str(release / "wskit"), "echo", "--listen", "127.0.0.1:0"],
+        "node-ws": node,
+        "node-ws-level1": [*node, "--deflate-level", "1"],
+    }
+
+
 # Servers that need no Rust build beyond wskit itself.
-NO_EXTRA_BUILD = {"wskit", "node-ws"}
+NO_EXTRA_BUILD = {"wskit", "node-ws", "node-ws-level1"}
 
 
 def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
@@ -101,6 +115,13 @@ def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
                 "args": ["idle", "-c", "20", "--hold", "0.2s"],
                 "headline": "server_rss_per_connection_bytes",
                 "higher_is_better": False,
+            },
+            # About 3 s: the --deflate path of the generator and both servers, end to end.
+            "echo-deflate-4x1KiB": {
+                "args": ["echo", "-c", "4", "-s", "1024", "--deflate", *timing],
+                "headline": "messages_per_server_cpu_second",
+                "higher_is_better": True,
+                "deflate": True,
             },
         }
     echo = {"headline": "messages_per_server_cpu_second", "higher_is_better": True}
@@ -127,6 +148,31 @@ def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
             "headline": "server_rss_per_connection_bytes",
             "higher_is_better": False,
         },
+        # Opt-in: permessage-deflate (wskit and Node ws only). The generator offers
+        # server_no_context_takeover and client_no_context_takeover, and sends JSON-like text
+        # that compresses about 5:1: 1 KiB, a typical compressed application message, and
+        # 16 KiB, where compression itself dominates.
+        "echo-deflate-100x1KiB": {**echo, "optional": True, "deflate": True,
+                                  "args": ["echo", "-c", "100", "-s", "1024", "--deflate",
+                                           *timing]},
+        "echo-deflate-100x16KiB": {**echo, "optional": True, "deflate": True,
+                                   "args": ["echo", "-c", "100", "-s", "16384", "--deflate",
+                                            *timing]},
+        # Idle compressed connections, each after one echoed 1 KiB message, without and with
+        # context takeover (which keeps the zlib state, so fewer connections).
+        "idle-deflate-10000": {
+            "optional": True, "deflate": True,
+            "args": ["idle", "-c", "10000", "--hold", "2s", "--deflate", "--messages", "1"],
+            "headline": "server_rss_per_connection_bytes",
+            "higher_is_better": False,
+        },
+        "idle-deflate-takeover-1000": {
+            "optional": True, "deflate": True,
+            "args": ["idle", "-c", "1000", "--hold", "2s", "--deflate", "takeover",
+                     "--messages", "1"],
+            "headline": "server_rss_per_connection_bytes",
+            "higher_is_better": False,
+        },
     }
 
 
@@ -139,7 +185,8 @@ def build(names: list[str]) -> None:
     run(["cargo", "build", "--release", "-p", "wskit-cli", "--bin", "wskit"])
     if any(name not in NO_EXTRA_BUILD for name in names):
         run(["cargo", "build", "--release", "--manifest-path", "perf/Cargo.toml"])
-    if "node-ws" in names and not (ROOT / "tests/peers/node_modules/ws").is_dir():
+    if any(n.startswith("node-ws") for n in names) and not (
+            ROOT / "tests/peers/node_modules/ws").is_dir():
         run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT / "tests/peers")
 
 
@@ -250,7 +297,7 @@ def fmt(value: float | None, digits: int = 0) -> str:
 
 
 def print_table(summary: dict) -> None:
-    header = f"{'scenario':<16} {'server':<18} {'median':>12} {'unit':<17} {'vs wskit':>9} " \
+    header = f"{'scenario':<26} {'server':<18} {'median':>12} {'unit':<17} {'vs wskit':>9} " \
              f"{'msg/s':>11} {'p99 us':>9}"
     print()
     print(header)
@@ -263,7 +310,7 @@ def print_table(summary: dict) -> None:
             ratio = row.get("ratio_to_wskit")
             ratio_text = "n/a" if ratio is None else f"{ratio:.2f}x"
             print(
-                f"{scenario:<16} {server:<18} {fmt(row[block['headline']]):>12} {unit:<17} "
+                f"{scenario:<26} {server:<18} {fmt(row[block['headline']]):>12} {unit:<17} "
                 f"{ratio_text:>9} {fmt(row.get('messages_per_second')):>11} "
                 f"{fmt(row.get('p99_us'), 1):>9}"
             )
@@ -350,7 +397,7 @@ def main() -> int:
     if args.servers:
         names = args.servers.split(",")
     names += [n for n in extra if n not in names]
-    unknown = [n for n in names if n not in every_server]
+    unknown = [n for n in names if n not in every_server and n != "node-ws-level1"]
     if unknown:
         sys.exit(f"perf.py: unknown server(s) {unknown}; known: {list(every_server)}")
     plan = scenarios(args.smoke, duration, warmup)
@@ -362,7 +409,8 @@ def main() -> int:
         if missing:
             sys.exit(f"perf.py: unknown scenario(s) {missing}; known: {list(plan)}")
         plan = {s: plan[s] for s in wanted}
-    for tool in ["taskset", "cargo"] + (["node"] if "node-ws" in names else []):
+    node = any(n.startswith("node-ws") for n in names)
+    for tool in ["taskset", "cargo"] + (["node"] if node else []):
         if shutil.which(tool) is None:
             sys.exit(f"perf.py: `{tool}` not found")
     if (os.cpu_count() or 1) < 2:
@@ -379,14 +427,24 @@ def main() -> int:
               if f == "-c"]
     raise_fd_limit(max(counts, default=0) + 1_000)
 
+    compressing = deflate_servers(release)
+    for name in extra:  # --also builds accept permessage-deflate as `wskit echo` does
+        compressing[name] = every_server[name]
     fan_out = broadcast_servers(release)
     for name in extra:  # --also builds fan out as `wskit echo --broadcast` does
         fan_out[name] = {"cmd": [every_server[name][0], "echo", "--broadcast", "--listen",
                                  "127.0.0.1:0"], "path": "", "args": []}
+    def members_of(spec: dict) -> list[str]:
+        if spec.get("broadcast"):
+            return [n for n in fan_out if n in names or n == "wskit-serve"]
+        if spec.get("deflate"):
+            # node-ws-level1 comes along with node-ws, unless --servers names it alone.
+            return [n for n in compressing if n in names or (
+                n == "node-ws-level1" and "node-ws" in names and not args.smoke)]
+        return [n for n in names if n in every_server]
+
     results: dict[str, dict[str, list[dict]]] = {
-        s: {n: [] for n in (list(fan_out) if spec.get("broadcast") else names)
-            if not spec.get("broadcast") or n in names or n == "wskit-serve"}
-        for s, spec in plan.items()
+        s: {n: [] for n in members_of(spec)} for s, spec in plan.items()
     }
     started = time.time()
     for round_index in range(rounds):
@@ -395,11 +453,13 @@ def main() -> int:
             members = list(results[scenario])
             shift = round_index % len(members)
             for name in members[shift:] + members[:shift]:
-                print(f"round {round_index + 1}/{rounds}  {scenario:<16} {name}", flush=True)
+                print(f"round {round_index + 1}/{rounds}  {scenario:<26} {name}", flush=True)
                 if spec.get("broadcast"):
                     server = fan_out[name]
                     report = bench_once(release / "wskit", server["cmd"],
                                         spec["args"] + server["args"], server["path"])
+                elif spec.get("deflate"):
+                    report = bench_once(release / "wskit", compressing[name], spec["args"])
                 else:
                     report = bench_once(release / "wskit", every_server[name], spec["args"])
                 results[scenario][name].append(report)

@@ -207,3 +207,79 @@ fn bench_echo_reports_throughput_latency_and_server_cpu() {
     assert!(latency["p50"].as_f64() <= latency["p99"].as_f64());
     assert!(latency["p99"].as_f64() <= latency["max"].as_f64());
 }
+
+#[test]
+fn bench_echo_deflate_sends_and_checks_compressed_messages() {
+    let (_server, url, pid) = start(&["echo", "--listen", "127.0.0.1:0"]);
+    for mode in ["no-takeover", "takeover"] {
+        let report = bench(&[
+            "echo",
+            "--url",
+            &url,
+            "--duration",
+            "0.5s",
+            "--warmup",
+            "0.1s",
+            "--connections",
+            "3",
+            "--in-flight",
+            "2",
+            "--size",
+            "1024",
+            "--text",
+            "--deflate",
+            mode,
+            "--server-pid",
+            &pid,
+        ]);
+        assert_eq!(report["deflate"], mode);
+        assert!(report["messages"].as_u64().unwrap() > 0, "{report}");
+        // JSON-like text compresses well: the generator sends far fewer bytes than 1 KiB.
+        let compressed = report["compressed_size"].as_u64().unwrap();
+        assert!(compressed > 0 && compressed < 512, "{report}");
+    }
+}
+
+#[test]
+fn bench_deflate_fails_clearly_when_the_server_declines() {
+    let (_server, url, _pid) = start(&["echo", "--no-deflate", "--listen", "127.0.0.1:0"]);
+    for scenario in ["echo", "idle"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_wskit"))
+            .args(["bench", scenario, "--url", &url, "--connections", "1"])
+            .arg("--deflate")
+            .output()
+            .expect("running wskit bench");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("did not accept permessage-deflate"),
+            "{scenario}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn bench_idle_deflate_weighs_compressed_connections_after_a_message() {
+    let (_server, url, pid) = start(&["echo", "--listen", "127.0.0.1:0"]);
+    let report = bench(&[
+        "idle",
+        "--url",
+        &url,
+        "--connections",
+        "20",
+        "--hold",
+        "0.1s",
+        "--deflate",
+        "--messages",
+        "2",
+        "--server-pid",
+        &pid,
+    ]);
+    assert_eq!(report["deflate"], "no-takeover");
+    assert_eq!(report["messages_per_connection"], 2);
+    assert_eq!(report["connections_lost"], 0, "{report}");
+    assert!(
+        report["server_rss_per_connection_bytes"].is_number(),
+        "{report}"
+    );
+}

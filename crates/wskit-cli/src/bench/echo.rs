@@ -18,7 +18,9 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use wskit::proto::frame::FrameHeader;
 
+use super::deflate::{DeflateMode, compressed_frame, compressible_payload, inflate};
 use super::parse_duration;
 use super::progress::{Progress, measured_window, per_cpu_second};
 use super::report::{EchoReport, Latency};
@@ -52,6 +54,10 @@ pub(super) struct EchoArgs {
     /// The server's pid: report its CPU time, messages per server CPU-second and peak RSS.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Offer permessage-deflate (fail if the server declines) and send a compressed JSON-like
+    /// message; `takeover` lets the server keep its context between messages.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "no-takeover")]
+    deflate: Option<DeflateMode>,
 }
 
 /// Runs the scenario and gathers its report.
@@ -60,24 +66,49 @@ pub(super) async fn run(args: EchoArgs, threads: usize) -> anyhow::Result<EchoRe
     ensure!(args.in_flight > 0, "--in-flight must be at least 1");
     ensure!(!args.duration.is_zero(), "--duration must be positive");
     let probe = args.server_pid.map(ServerProbe::new).transpose()?;
-    let target = Target::resolve(&args.url).await?;
+    let mut target = Target::resolve(&args.url).await?;
+    if let Some(mode) = args.deflate {
+        target.offer_extensions(&mode.config().offer());
+    }
 
     // One upgrade at a time: a burst of SYNs could overflow the server's accept backlog.
     let mut streams = Vec::with_capacity(args.connections);
+    let mut client_window_bits = 15;
     for index in 0..args.connections {
-        let connection = target
-            .connect()
+        let upgraded = target
+            .upgrade()
             .await
             .with_context(|| format!("opening connection {index}"))?;
-        streams.push(connection);
+        if let Some(mode) = args.deflate {
+            let params = mode
+                .accept(upgraded.extensions.as_deref())
+                .with_context(|| format!("connection {index}"))?;
+            client_window_bits = client_window_bits.min(params.client_max_window_bits);
+        }
+        streams.push((upgraded.stream, upgraded.leftover));
     }
 
-    let frame = masked_frame(args.text, args.size);
+    let (frame, payload) = match args.deflate {
+        Some(_) => {
+            let payload = compressible_payload(args.size);
+            let frame = compressed_frame(args.text, &payload, client_window_bits);
+            (frame, Some(payload))
+        }
+        None => (masked_frame(args.text, args.size), None),
+    };
+    let compressed_size = payload.as_ref().map(|_| {
+        // The frame is header + compressed payload; the header's length says where it starts.
+        FrameHeader::parse(&frame)
+            .ok()
+            .flatten()
+            .map_or(0, |(header, _)| header.payload_len as usize)
+    });
     let plan = Arc::new(Plan {
         frame_len: frame.len(),
         frames: frame.repeat(args.in_flight),
         in_flight: args.in_flight,
         size: args.size,
+        payload,
     });
     let shared = Arc::new(Shared {
         // 1 ns to 60 s at 3 significant digits; slower round trips are clamped to 60 s.
@@ -133,6 +164,8 @@ pub(super) async fn run(args: EchoArgs, threads: usize) -> anyhow::Result<EchoRe
         in_flight: args.in_flight,
         size: args.size,
         text: args.text,
+        deflate: args.deflate.map(DeflateMode::name),
+        compressed_size,
         threads,
         warmup_seconds: args.warmup.as_secs_f64(),
         duration_seconds: duration,
@@ -158,6 +191,8 @@ struct Plan {
     frame_len: usize,
     in_flight: usize,
     size: usize,
+    /// With `--deflate`: the uncompressed payload, which sampled echoes must inflate to.
+    payload: Option<Vec<u8>>,
 }
 
 /// What the connections share: the latency histogram and a live count for the progress bar.
@@ -193,7 +228,10 @@ async fn drive(
         leftover.is_empty(),
         "the server sent frames before the generator did"
     );
-    let mut parser = EchoParser::new(plan.size);
+    let mut parser = match plan.payload {
+        Some(_) => EchoParser::compressed(),
+        None => EchoParser::new(plan.size),
+    };
     // Send times of the messages in flight, oldest first: echoes come back in order.
     let mut sent_at = VecDeque::with_capacity(plan.in_flight);
     let mut samples = Vec::with_capacity(SAMPLE_BATCH);
@@ -241,6 +279,12 @@ async fn drive(
         let (consumed, echoes) = parser.feed(&buf[..filled])?;
         buf.copy_within(consumed..filled, 0);
         filled -= consumed;
+        if let (Some(sample), Some(payload)) = (parser.take_sample(), &plan.payload) {
+            ensure!(
+                inflate(&sample, plan.size)? == *payload,
+                "the server's first compressed echo does not inflate to the message sent"
+            );
+        }
         if echoes == 0 {
             continue;
         }

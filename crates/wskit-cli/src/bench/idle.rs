@@ -3,6 +3,11 @@
 //! The server's `VmRSS` is read before the first connection and after the hold, so the
 //! difference over N is the user-space memory an idle, upgraded connection costs (kernel
 //! socket buffers are not in RSS). Start the server fresh for a clean baseline.
+//!
+//! `--deflate` offers permessage-deflate (and fails if a connection goes without it), to weigh
+//! idle compressed connections; `--messages N` has each connection echo N messages first, so
+//! that the weight includes whatever the server keeps after a message (compression state, with
+//! context takeover).
 
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -11,15 +16,17 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use clap::Args;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::deflate::{DeflateMode, compressed_frame, compressible_payload};
 use super::parse_duration;
 use super::progress::{Progress, wait_until};
 use super::report::IdleReport;
 use super::server::ServerProbe;
-use super::wire::Target;
+use super::wire::{Target, masked_frame, read_messages};
 
 /// Options of `wskit bench idle`.
 #[derive(Debug, Args)]
@@ -39,6 +46,17 @@ pub(super) struct IdleArgs {
     /// The server's pid: report its RSS per connection.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Offer permessage-deflate (fail if the server declines); `takeover` lets the server keep
+    /// its compression context between messages.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "no-takeover")]
+    deflate: Option<DeflateMode>,
+    /// Messages each connection sends, and waits to see echoed, before the hold (an echo
+    /// server is assumed).
+    #[arg(long, default_value_t = 0)]
+    messages: usize,
+    /// Payload bytes of those messages (JSON-like text with --deflate).
+    #[arg(long, short = 's', default_value_t = 1024)]
+    size: usize,
 }
 
 /// Runs the scenario and gathers its report.
@@ -46,7 +64,17 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
     ensure!(args.connections > 0, "--connections must be at least 1");
     ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     let probe = args.server_pid.map(ServerProbe::new).transpose()?;
-    let target = Arc::new(Target::resolve(&args.url).await?);
+    let mut target = Target::resolve(&args.url).await?;
+    if let Some(mode) = args.deflate {
+        target.offer_extensions(&mode.config().offer());
+    }
+    let target = Arc::new(target);
+    // Every message is the same frame: a client may compress each one on its own.
+    let frame: Arc<[u8]> = match args.deflate {
+        Some(_) => compressed_frame(true, &compressible_payload(args.size), 15),
+        None => masked_frame(true, args.size),
+    }
+    .into();
     let rss_before = probe.as_ref().map(ServerProbe::rss_bytes).transpose()?;
 
     let started = Instant::now();
@@ -56,7 +84,8 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
     let mut openers = JoinSet::new();
     for _ in 0..args.concurrency.min(args.connections) {
         let (target, opened, next) = (target.clone(), opened.clone(), next.clone());
-        let total = args.connections;
+        let (total, deflate, messages, frame) =
+            (args.connections, args.deflate, args.messages, frame.clone());
         openers.spawn(async move {
             let mut streams = Vec::new();
             loop {
@@ -64,11 +93,30 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
                 if index >= total {
                     return anyhow::Ok(streams);
                 }
-                let (stream, _) = target
-                    .connect()
+                let mut upgraded = target
+                    .upgrade()
                     .await
                     .with_context(|| format!("opening connection {index}"))?;
-                streams.push(stream);
+                if let Some(mode) = deflate {
+                    let params = mode
+                        .accept(upgraded.extensions.as_deref())
+                        .with_context(|| format!("connection {index}"))?;
+                    // The frame was compressed with a 15-bit window.
+                    anyhow::ensure!(
+                        params.client_max_window_bits == 15,
+                        "connection {index}: the server limits the client's window to {} bits",
+                        params.client_max_window_bits
+                    );
+                }
+                if messages > 0 {
+                    for _ in 0..messages {
+                        upgraded.stream.write_all(&frame).await?;
+                    }
+                    read_messages(&mut upgraded.stream, &mut upgraded.leftover, messages)
+                        .await
+                        .with_context(|| format!("echoes on connection {index}"))?;
+                }
+                streams.push(upgraded.stream);
                 opened.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -102,6 +150,8 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
         open_seconds,
         hold_seconds: args.hold.as_secs_f64(),
         connections_lost,
+        deflate: args.deflate.map(DeflateMode::name),
+        messages_per_connection: args.messages,
         server_pid: probe.as_ref().map(ServerProbe::pid),
         server_rss_before_bytes: rss_before,
         server_rss_after_bytes: rss_after,

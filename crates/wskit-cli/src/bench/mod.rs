@@ -13,6 +13,7 @@
 //! - [`connect`]: `wskit bench connect`, opening handshakes per second.
 //! - [`progress`]: the progress bar of the longer runs.
 //! - [`wire`]: the upgrade, the precomputed frames and the minimal frame parser.
+//! - [`deflate`]: `--deflate`: the offer, the compressed frame and the sampled inflation.
 //! - [`server`]: the server's CPU time and peak RSS, read from `/proc/PID/*`.
 //! - [`report`]: the figures, printed for people or as one JSON object.
 
@@ -22,6 +23,7 @@ use clap::{Args, Subcommand};
 
 mod broadcast;
 mod connect;
+mod deflate;
 mod echo;
 mod idle;
 mod progress;

@@ -15,6 +15,10 @@ pub(super) struct EchoReport {
     /// Payload bytes per message.
     pub(super) size: usize,
     pub(super) text: bool,
+    /// `--deflate`: what was offered (`no-takeover` or `takeover`); absent without it.
+    pub(super) deflate: Option<&'static str>,
+    /// `--deflate`: the compressed payload bytes of each message sent.
+    pub(super) compressed_size: Option<usize>,
     pub(super) threads: usize,
     pub(super) warmup_seconds: f64,
     /// The measured window, after the warm-up.
@@ -59,10 +63,14 @@ impl EchoReport {
             return Ok(out.flush()?);
         }
         let kind = if self.text { "text" } else { "binary" };
+        let deflate = match (self.deflate, self.compressed_size) {
+            (Some(mode), Some(size)) => format!(" (deflate {mode}: {size} B compressed)"),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "echo {}: {} connections x {} in flight x {} B {kind}, {:.2} s after {:.2} s warm-up, \
-             {} generator thread(s)",
+            "echo {}: {} connections x {} in flight x {} B {kind}{deflate}, {:.2} s after \
+             {:.2} s warm-up, {} generator thread(s)",
             self.url,
             self.connections,
             self.in_flight,
@@ -157,6 +165,10 @@ pub(super) struct IdleReport {
     pub(super) hold_seconds: f64,
     /// Connections the server had closed by the end of the hold (should be 0).
     pub(super) connections_lost: usize,
+    /// `--deflate`: what was offered (`no-takeover` or `takeover`); absent without it.
+    pub(super) deflate: Option<&'static str>,
+    /// Messages each connection had echoed before the hold.
+    pub(super) messages_per_connection: usize,
     pub(super) server_pid: Option<u32>,
     /// `VmRSS` before the first connection and after the hold.
     pub(super) server_rss_before_bytes: Option<u64>,
@@ -233,9 +245,16 @@ impl IdleReport {
         emit(self, json, |out| {
             writeln!(
                 out,
-                "idle {}: {} connections opened in {:.2} s, held {:.2} s, {} lost",
+                "idle {}: {} connections{} opened in {:.2} s, held {:.2} s, {} lost",
                 self.url,
                 self.connections,
+                match self.deflate {
+                    Some(mode) => format!(
+                        " (deflate {mode}, {} messages each)",
+                        self.messages_per_connection
+                    ),
+                    None => String::new(),
+                },
                 self.open_seconds,
                 self.hold_seconds,
                 self.connections_lost,

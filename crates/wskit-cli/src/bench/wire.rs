@@ -27,6 +27,15 @@ pub(super) struct Target {
     request: Vec<u8>,
 }
 
+/// An upgraded connection: the stream, any bytes the server sent after its response head, and
+/// the response's `Sec-WebSocket-Extensions` value.
+#[derive(Debug)]
+pub(super) struct Upgraded {
+    pub(super) stream: TcpStream,
+    pub(super) leftover: Vec<u8>,
+    pub(super) extensions: Option<String>,
+}
+
 impl Target {
     /// Resolves `url` (`ws://host[:port][/path]`; `wss://` is not supported).
     pub(super) async fn resolve(url: &str) -> anyhow::Result<Self> {
@@ -63,9 +72,23 @@ impl Target {
         })
     }
 
+    /// Adds `Sec-WebSocket-Extensions: {offer}` to every upgrade request.
+    pub(super) fn offer_extensions(&mut self, offer: &str) {
+        // The request ends with the blank line; the header goes before it.
+        self.request.truncate(self.request.len() - 2);
+        self.request
+            .extend_from_slice(format!("Sec-WebSocket-Extensions: {offer}\r\n\r\n").as_bytes());
+    }
+
     /// Opens a TCP connection and upgrades it; returns the stream and any bytes the server sent
     /// after its response head.
     pub(super) async fn connect(&self) -> anyhow::Result<(TcpStream, Vec<u8>)> {
+        let upgraded = self.upgrade().await?;
+        Ok((upgraded.stream, upgraded.leftover))
+    }
+
+    /// Opens a TCP connection and upgrades it.
+    pub(super) async fn upgrade(&self) -> anyhow::Result<Upgraded> {
         let mut stream = TcpStream::connect(self.addr)
             .await
             .with_context(|| format!("connecting to {}", self.addr))?;
@@ -86,8 +109,12 @@ impl Target {
                 "the server closed the connection during the upgrade"
             );
         };
-        check_upgrade_response(&buf[..head_len])?;
-        Ok((stream, buf.split_off(head_len)))
+        let extensions = check_upgrade_response(&buf[..head_len])?;
+        Ok(Upgraded {
+            stream,
+            leftover: buf.split_off(head_len),
+            extensions,
+        })
     }
 }
 
@@ -100,9 +127,14 @@ pub(super) fn masked_frame(text: bool, size: usize) -> Vec<u8> {
 
 /// One masked, final frame with `opcode` and `payload`.
 pub(super) fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    masked_with(opcode, false, payload)
+}
+
+/// One masked, final frame with `opcode` and `payload`, RSV1 set when `compressed`.
+pub(super) fn masked_with(opcode: u8, compressed: bool, payload: &[u8]) -> Vec<u8> {
     let header = FrameHeader {
         fin: true,
-        rsv1: false,
+        rsv1: compressed,
         rsv2: false,
         rsv3: false,
         opcode,
@@ -157,7 +189,9 @@ pub(super) async fn read_messages(
 }
 
 /// Counts the complete messages in the server's byte stream, skipping payloads where they lie.
-/// [`EchoParser::new`] checks each message's length; [`EchoParser::any_length`] does not.
+/// [`EchoParser::new`] checks each message's length; [`EchoParser::any_length`] does not;
+/// [`EchoParser::compressed`] checks that every message is compressed and keeps the first one's
+/// payload as a sample to inflate.
 ///
 /// Only a partial frame header is ever left for the caller to keep (at most 13 bytes), so the
 /// read buffer stays small whatever the message size.
@@ -170,6 +204,12 @@ pub(super) struct EchoParser {
     current: Option<FrameKind>,
     /// Payload bytes of the data frames of the message so far.
     message_len: u64,
+    /// Every data message must be compressed (RSV1 on its first frame).
+    compressed: bool,
+    /// The payload of the first data message, while it arrives.
+    capture: Option<Vec<u8>>,
+    /// The payload of the first data message, once complete and until taken.
+    sample: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,9 +224,7 @@ impl EchoParser {
     pub(super) fn new(expected_len: usize) -> Self {
         Self {
             expected_len: Some(expected_len as u64),
-            remaining: 0,
-            current: None,
-            message_len: 0,
+            ..Self::any_length()
         }
     }
 
@@ -197,7 +235,25 @@ impl EchoParser {
             remaining: 0,
             current: None,
             message_len: 0,
+            compressed: false,
+            capture: None,
+            sample: None,
         }
+    }
+
+    /// A parser for permessage-deflate echoes: every data message must be compressed; the
+    /// compressed payload of the first one is kept for [`take_sample`](Self::take_sample).
+    pub(super) fn compressed() -> Self {
+        Self {
+            compressed: true,
+            capture: Some(Vec::new()),
+            ..Self::any_length()
+        }
+    }
+
+    /// The compressed payload of the first data message, once it is complete (once only).
+    pub(super) fn take_sample(&mut self) -> Option<Vec<u8>> {
+        self.sample.take()
     }
 
     /// Consumes what it can of `buf`; returns the number of bytes consumed and of messages
@@ -209,6 +265,11 @@ impl EchoParser {
             if let Some(kind) = self.current {
                 // `take` is at most `buf.len() - pos`, so it fits in a usize.
                 let take = self.remaining.min((buf.len() - pos) as u64);
+                if let (Some(capture), FrameKind::Data | FrameKind::FinalData) =
+                    (&mut self.capture, kind)
+                {
+                    capture.extend_from_slice(&buf[pos..pos + take as usize]);
+                }
                 self.remaining -= take;
                 pos += take as usize;
                 if self.remaining > 0 {
@@ -225,16 +286,33 @@ impl EchoParser {
                     }
                     self.message_len = 0;
                     messages += 1;
+                    if self.capture.is_some() {
+                        self.sample = self.capture.take();
+                    }
                 }
             }
             let Some((header, header_len)) = FrameHeader::parse(&buf[pos..])? else {
                 return Ok((pos, messages));
             };
             ensure!(header.mask.is_none(), "the server sent a masked frame");
-            ensure!(
-                !header.rsv1,
-                "the server sent a compressed frame (none was negotiated)"
-            );
+            if !self.compressed {
+                ensure!(
+                    !header.rsv1,
+                    "the server sent a compressed frame (none was negotiated)"
+                );
+            } else if matches!(header.opcode, 0x1 | 0x2) {
+                ensure!(
+                    header.rsv1,
+                    "the server sent an uncompressed message (the deflate scenarios expect \
+                     every message compressed)"
+                );
+            } else {
+                ensure!(
+                    !header.rsv1,
+                    "the server set RSV1 on a frame with opcode {:#x} (RFC 7692 §6.1)",
+                    header.opcode
+                );
+            }
             self.current = Some(match header.opcode {
                 0x0..=0x2 => {
                     self.message_len += header.payload_len;
@@ -254,8 +332,9 @@ impl EchoParser {
     }
 }
 
-/// Checks the status line and `Sec-WebSocket-Accept` of an upgrade response head.
-fn check_upgrade_response(head: &[u8]) -> anyhow::Result<()> {
+/// Checks the status line and `Sec-WebSocket-Accept` of an upgrade response head; returns its
+/// `Sec-WebSocket-Extensions` value, if any (several headers joined with `, `).
+fn check_upgrade_response(head: &[u8]) -> anyhow::Result<Option<String>> {
     let head = std::str::from_utf8(head).context("the upgrade response is not UTF-8")?;
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap_or_default();
@@ -263,16 +342,27 @@ fn check_upgrade_response(head: &[u8]) -> anyhow::Result<()> {
         status.starts_with("HTTP/1.1 101"),
         "the server refused the upgrade: {status}"
     );
-    let accepted = lines.any(|line| {
-        line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("sec-websocket-accept") && value.trim() == ACCEPT
-        })
-    });
+    let mut accepted = false;
+    let mut extensions: Option<String> = None;
+    for (name, value) in lines.filter_map(|line| line.split_once(':')) {
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("sec-websocket-accept") {
+            accepted |= value == ACCEPT;
+        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            match &mut extensions {
+                Some(joined) => {
+                    joined.push_str(", ");
+                    joined.push_str(value);
+                }
+                None => extensions = Some(value.to_owned()),
+            }
+        }
+    }
     ensure!(
         accepted,
         "the upgrade response lacks the right Sec-WebSocket-Accept"
     );
-    Ok(())
+    Ok(extensions)
 }
 
 #[cfg(test)]
@@ -341,11 +431,63 @@ mod tests {
         assert!(EchoParser::new(20).feed(&masked_frame(false, 20)).is_err());
     }
 
+    fn compressed_frame(opcode: u8, fin: bool, rsv1: bool, payload: &[u8]) -> Vec<u8> {
+        let mut frame = server_frame(opcode, fin, payload);
+        frame[0] |= u8::from(rsv1) << 6;
+        frame
+    }
+
+    #[test]
+    fn compressed_parser_checks_rsv1_and_keeps_the_first_message() {
+        let mut stream = compressed_frame(0x1, false, true, b"first ");
+        stream.extend(compressed_frame(0x9, true, false, b"ping"));
+        stream.extend(compressed_frame(0x0, true, false, b"half"));
+        stream.extend(compressed_frame(0x1, true, true, b"second"));
+        let mut parser = EchoParser::compressed();
+        let mut pending = Vec::new();
+        let mut messages = 0;
+        let mut samples = Vec::new();
+        for &byte in &stream {
+            pending.push(byte);
+            let (consumed, completed) = parser.feed(&pending).unwrap();
+            pending.drain(..consumed);
+            messages += completed;
+            samples.extend(parser.take_sample());
+        }
+        assert_eq!(messages, 2);
+        assert_eq!(samples, [b"first half".to_vec()]);
+        assert!(
+            EchoParser::compressed()
+                .feed(&server_frame(0x2, true, b"plain"))
+                .is_err()
+        );
+        assert!(
+            EchoParser::compressed()
+                .feed(&compressed_frame(0x9, true, true, b"ping"))
+                .is_err()
+        );
+        assert!(
+            EchoParser::any_length()
+                .feed(&compressed_frame(0x2, true, true, b"x"))
+                .is_err()
+        );
+    }
+
     #[test]
     fn upgrade_response_needs_101_and_the_accept_value() {
         let good =
             format!("HTTP/1.1 101 Switching Protocols\r\nsec-websocket-accept: {ACCEPT}\r\n\r\n");
-        assert!(check_upgrade_response(good.as_bytes()).is_ok());
+        assert_eq!(check_upgrade_response(good.as_bytes()).unwrap(), None);
+        let deflate = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\
+             Sec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
+        );
+        assert_eq!(
+            check_upgrade_response(deflate.as_bytes())
+                .unwrap()
+                .as_deref(),
+            Some("permessage-deflate")
+        );
         assert!(check_upgrade_response(b"HTTP/1.1 400 Bad Request\r\n\r\n").is_err());
         let wrong = "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: nope\r\n\r\n";
         assert!(check_upgrade_response(wrong.as_bytes()).is_err());
