@@ -75,7 +75,7 @@ pub enum State {
 /// settings are shared with the [`Config`] it was made from, and what only some connections
 /// or only some moments need is boxed (the deflate codec, the state of a fragmented or
 /// compressed message, the peer's close frame). A message that arrives as one uncompressed
-/// frame, the common case, needs no state beyond [`InFrame`].
+/// frame, the common case, needs no state beyond `InFrame`.
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
