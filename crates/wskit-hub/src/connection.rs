@@ -283,8 +283,8 @@ impl Connection {
                 }
             }
         }
-        drop(queue);
-        self.push(Outgoing::Encoded(msg.clone()), Overflow::NoWait)
+        // Under the same lock: one acquisition per queued delivery.
+        self.push_locked(queue, Outgoing::Encoded(msg.clone()), Overflow::NoWait)
             .map(|()| false)
             .map_err(|(err, _)| err)
     }
@@ -389,8 +389,17 @@ impl Connection {
         item: Outgoing,
         overflow: Overflow,
     ) -> Result<(), (SendError, Option<Outgoing>)> {
+        self.push_locked(self.lock_queue(), item, overflow)
+    }
+
+    /// [`push`](Self::push) with the queue's lock already held.
+    fn push_locked(
+        &self,
+        mut queue: MutexGuard<'_, Queue>,
+        item: Outgoing,
+        overflow: Overflow,
+    ) -> Result<(), (SendError, Option<Outgoing>)> {
         let cost = item.cost();
-        let mut queue = self.lock_queue();
         if queue.closed {
             return Err((SendError::Closed, None));
         }

@@ -70,6 +70,10 @@ pub(crate) struct Driver<S> {
     finished: bool,
     outcome: Option<Outcome>,
     our_close: Option<(CloseCode, String)>,
+    /// The socket takes direct writes (its `Writer` is in the queue).
+    direct: bool,
+    /// This driver set the queue's `parked` mark and has not cleared it yet.
+    parked: bool,
 }
 
 impl<S> Driver<S>
@@ -97,9 +101,13 @@ where
         // Plain TCP without compression: broadcasts may write straight into the socket while
         // this driver sleeps (see `direct.rs`). Compressed connections may need frames of
         // their own.
-        if !ws.is_compressed() {
-            conn.lock_queue().writer = Writer::of(ws.get_ref());
-        }
+        let writer = if ws.is_compressed() {
+            None
+        } else {
+            Writer::of(ws.get_ref())
+        };
+        let direct = writer.is_some();
+        conn.lock_queue().writer = writer;
         let mut pending = VecDeque::with_capacity(2);
         pending.push_back(Event::Open);
         Self {
@@ -115,6 +123,8 @@ where
             finished: false,
             outcome: None,
             our_close: None,
+            direct,
+            parked: false,
         }
     }
 
@@ -160,19 +170,25 @@ where
     /// queued or half written and the connection is open. Something queued later wakes the
     /// task as usual, and no direct write goes past it.
     fn park(&mut self) {
-        let can_park = !self.finished
+        let can_park = self.direct
+            && !self.finished
             && self.our_close.is_none()
             && self.ws.buffered() == 0
             && self.ws.ready_state() == wskit::ReadyState::Open;
         if can_park {
             let mut queue = self.conn.lock_queue();
             queue.parked = queue.items.is_empty() && queue.writer.is_some();
+            self.parked = queue.parked;
         }
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // From here on this task writes: no direct writes until it parks again.
-        self.conn.lock_queue().parked = false;
+        // From here on this task writes: no direct writes until it parks again. (Connections
+        // without direct writes never park, so they skip the lock.)
+        if self.parked {
+            self.conn.lock_queue().parked = false;
+            self.parked = false;
+        }
         loop {
             if self.conn.shared.hangup.load(Ordering::Acquire) {
                 self.record(abnormal("hung up"));

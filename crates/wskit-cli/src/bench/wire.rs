@@ -370,19 +370,7 @@ mod tests {
     use super::*;
 
     fn server_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
-        let header = FrameHeader {
-            fin,
-            rsv1: false,
-            rsv2: false,
-            rsv3: false,
-            opcode,
-            mask: None,
-            payload_len: payload.len() as u64,
-        };
-        let mut frame = Vec::new();
-        header.encode(&mut frame);
-        frame.extend_from_slice(payload);
-        frame
+        wskit_support::frame(fin, opcode, payload, false)
     }
 
     #[test]
