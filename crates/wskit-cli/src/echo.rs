@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use wskit::{Config, DeflateConfig, Message, Server, WebSocket};
-use wskit_hub::{Connection, Hub, Service, ServiceOptions};
+use wskit_hub::{Connection, Hub, HubOptions, Service, ServiceOptions};
 
 use crate::EchoArgs;
 
@@ -39,7 +39,7 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<()> {
         .max_message_size(args.max_message_size)
         .max_frame_size(args.max_message_size);
     if args.broadcast {
-        return broadcast(listener, config).await;
+        return broadcast(listener, config, !args.no_io_uring).await;
     }
     let server = Arc::new(Server::default().config(config));
     loop {
@@ -186,8 +186,8 @@ where
 }
 
 /// `--broadcast`: a hub whose only service, on every path, sends each data message to all.
-async fn broadcast(listener: TcpListener, config: Config) -> anyhow::Result<()> {
-    let hub = Hub::new();
+async fn broadcast(listener: TcpListener, config: Config, io_uring: bool) -> anyhow::Result<()> {
+    let hub = Hub::with_options(HubOptions::default().io_uring(io_uring));
     hub.register("/", FanOut, ServiceOptions::default().config(config))?;
     hub.serve(listener).await?;
     Ok(())

@@ -66,6 +66,10 @@ struct EchoArgs {
     /// of `wskit bench broadcast --protocol raw`. Not with TLS.
     #[arg(long, conflicts_with = "tls_cert")]
     broadcast: bool,
+    /// With --broadcast: write each message into the sockets one `send` at a time, not as an
+    /// io_uring batch (the default where the kernel allows it).
+    #[arg(long, requires = "broadcast")]
+    no_io_uring: bool,
 }
 
 fn main() -> anyhow::Result<()> {

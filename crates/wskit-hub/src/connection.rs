@@ -97,6 +97,18 @@ pub(crate) struct Queue {
     pub(crate) parked: bool,
 }
 
+impl Queue {
+    /// The socket, when a fan-out may write a whole frame into it now: the driver is parked
+    /// with nothing queued and nothing half written (see `direct.rs`).
+    pub(crate) fn direct_writer(&self) -> Option<&Writer> {
+        if self.parked && self.items.is_empty() && !self.closed {
+            self.writer.as_ref()
+        } else {
+            None
+        }
+    }
+}
+
 /// One thing for the driver to do.
 pub(crate) enum Outgoing {
     Message(Message),
@@ -260,28 +272,47 @@ impl Connection {
     /// As [`try_send_encoded`](Self::try_send_encoded); true when the frame went straight
     /// into the socket (the driver was parked with nothing queued), false when it was queued.
     pub(crate) fn send_encoded_now(&self, msg: &EncodedMessage) -> Result<bool, SendError> {
-        let mut queue = self.lock_queue();
-        if queue.parked && queue.items.is_empty() && !queue.closed {
-            if let Some(writer) = &queue.writer {
-                let frame = msg.frame();
-                match writer.try_send(frame) {
-                    Ok(n) if n == frame.len() => return Ok(true),
-                    Ok(n) => {
-                        // The socket took part of the frame: the rest goes first, by the
-                        // driver, which writes again from here on.
-                        queue.parked = false;
-                        let rest = frame.slice(n..);
-                        queue.bytes += rest.len();
-                        queue.items.push_back(Outgoing::Rest(rest));
-                        drop(queue);
-                        self.shared.waker.wake();
-                        return Ok(true);
-                    }
-                    // Full socket buffer, or an error the driver will meet on its own write:
-                    // queue it as usual.
-                    Err(_) => queue.parked = false,
-                }
+        let queue = self.lock_queue();
+        let sent = queue
+            .direct_writer()
+            .map(|writer| writer.try_send(msg.frame()));
+        self.finish_send(queue, msg, sent)
+    }
+
+    /// Ends a delivery of `msg`, under the queue's lock: `sent` is what a direct write of its
+    /// frame into the socket returned (`None`: there was none, so the frame is queued). True
+    /// when the frame, or its start, went into the socket.
+    pub(crate) fn finish_send(
+        &self,
+        mut queue: MutexGuard<'_, Queue>,
+        msg: &EncodedMessage,
+        sent: Option<std::io::Result<usize>>,
+    ) -> Result<bool, SendError> {
+        let frame = msg.frame();
+        match sent {
+            Some(Ok(n)) if n == frame.len() => return Ok(true),
+            Some(Ok(n)) => {
+                // The socket took part of the frame: the rest goes first, by the driver, which
+                // writes again from here on.
+                queue.parked = false;
+                let rest = frame.slice(n..);
+                queue.bytes += rest.len();
+                queue.items.push_back(Outgoing::Rest(rest));
+                drop(queue);
+                self.shared.waker.wake();
+                return Ok(true);
             }
+            Some(Err(err)) if crate::direct::outcome_unknown(&err) => {
+                // Part of the frame may be in the socket: the stream cannot go on.
+                tracing::warn!(id = %self.id(), %err, "dropping the connection");
+                drop(queue);
+                self.hangup();
+                return Err(SendError::Closed);
+            }
+            // Full socket buffer, or an error the driver will meet on its own write: queue it
+            // as usual.
+            Some(Err(_)) => queue.parked = false,
+            None => {}
         }
         // Under the same lock: one acquisition per queued delivery.
         self.push_locked(queue, Outgoing::Encoded(msg.clone()), Overflow::NoWait)
@@ -460,6 +491,16 @@ impl Connection {
             .queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The queue's lock if no one holds it now (the batched fan-out holds many at once, so it
+    /// never waits for one; see `fanout.rs`).
+    pub(crate) fn try_lock_queue(&self) -> Option<MutexGuard<'_, Queue>> {
+        match self.shared.queue.try_lock() {
+            Ok(queue) => Some(queue),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     fn lock_data(&self) -> MutexGuard<'_, http::Extensions> {

@@ -51,6 +51,12 @@ impl Writer {
         })
     }
 
+    /// The descriptor, for a batch of writes (`fanout.rs`), under the same rule as
+    /// [`try_send`](Self::try_send): only while the queue's lock is held.
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
+    }
+
     /// Writes what the socket takes of `buf` now, without waiting. Call it only with the
     /// queue's lock held (see the type's docs).
     #[allow(unsafe_code)]
@@ -63,6 +69,20 @@ impl Writer {
         // Never block (the socket is non-blocking anyway); a reset peer is an error, not
         // SIGPIPE.
         socket2::SockRef::from(&fd).send_with_flags(buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+    }
+}
+
+/// Whether a direct write failed in a way that leaves the stream unusable: its outcome is not
+/// known (see `uring.rs`), so some of the frame may be in the socket.
+pub(crate) fn outcome_unknown(err: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        crate::uring::Unknown::is(err)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = err;
+        false
     }
 }
 

@@ -82,6 +82,7 @@ mod direct;
 mod driver;
 mod error;
 mod event;
+mod fanout;
 mod hub;
 mod id;
 mod metrics;
@@ -89,6 +90,8 @@ mod options;
 mod registry;
 mod request;
 mod service;
+#[cfg(target_os = "linux")]
+mod uring;
 
 pub use connection::{Connection, ReadyState};
 pub use error::{Error, SendError};

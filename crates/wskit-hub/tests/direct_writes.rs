@@ -7,7 +7,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use wskit::Message;
-use wskit_hub::{Hub, Service, ServiceOptions};
+use wskit_hub::{Hub, HubOptions, Service, ServiceOptions};
 
 struct Quiet;
 
@@ -24,42 +24,73 @@ fn payload(seq: u32) -> Bytes {
 
 #[tokio::test]
 async fn broadcasts_and_sends_arrive_whole_and_in_order_through_a_full_socket() {
-    const MESSAGES: u32 = 8_000;
-    let hub = Hub::new();
+    through_full_sockets(Hub::new(), 1, 8_000).await;
+}
+
+/// The same with several connections, whose direct writes go to the kernel as one batch
+/// through io_uring (on by default), while their drivers run on another thread and take
+/// their queues' locks now and then (so the fan-out meets locks it cannot take).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_direct_writes_arrive_whole_and_in_order_on_every_connection() {
+    through_full_sockets(Hub::new(), 8, 3_000).await;
+}
+
+/// The differential half of the test above: without io_uring, the same deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_io_uring_every_connection_gets_the_same() {
+    let hub = Hub::with_options(HubOptions::default().io_uring(false));
+    through_full_sockets(hub, 8, 3_000).await;
+}
+
+/// `clients` connections that read nothing until the end get `messages` broadcasts and sends
+/// of varied sizes (several MB each, more than loopback socket buffers hold, so direct writes
+/// meet full sockets and hand the rest to the queues); then each must have every message, in
+/// order.
+async fn through_full_sockets(hub: Hub, clients: usize, messages: u32) {
     let options = ServiceOptions::default().max_queued_bytes(64 << 20);
     hub.register("/a", Quiet, options).unwrap();
     let addr = serve(&hub).await;
     let mut events = hub.events();
-    // A client that reads nothing until the end: about 24 MB, more than loopback socket
-    // buffers hold, so direct writes meet a full socket and hand the rest to the queue.
-    let (mut raw, _) = Raw::connect_ws_to(addr, "/a", "").await;
-    within(events.recv()).await.unwrap();
-    let conn = hub.connections(None).pop().unwrap();
+    let mut raws = Vec::new();
+    for _ in 0..clients {
+        raws.push(Raw::connect_ws_to(addr, "/a", "").await.0);
+        within(events.recv()).await.unwrap();
+    }
+    let conns = hub.connections(None);
+    assert_eq!(conns.len(), clients);
 
-    for seq in 0..MESSAGES {
+    for seq in 0..messages {
         let msg = Message::Binary(payload(seq));
-        // The first half only broadcasts, all written directly until the socket is full; the
-        // second half mixes in sends through the queue.
-        if seq >= MESSAGES / 2 && seq % 3 == 0 {
-            conn.try_send(msg).unwrap();
+        // The first half only broadcasts, all written directly until the sockets are full;
+        // the second half mixes in sends through the queues.
+        if seq >= messages / 2 && seq % 3 == 0 {
+            for conn in &conns {
+                conn.try_send(msg.clone()).unwrap();
+            }
         } else {
             let delivery = hub.broadcast("/a", msg);
-            assert_eq!((delivery.delivered, delivery.dropped), (1, 0));
+            assert_eq!((delivery.delivered, delivery.dropped), (clients, 0));
         }
-        if seq >= MESSAGES / 2 && seq % 16 == 0 {
-            // Let the driver write what is queued and park again, so that the next
+        if seq >= messages / 2 && seq % 16 == 0 {
+            // Let the drivers write what is queued and park again, so that the next
             // broadcasts are written directly.
             tokio::task::yield_now().await;
         }
     }
 
-    for seq in 0..MESSAGES {
-        let frame = within(raw.read_frame()).await.expect("a frame");
-        assert_eq!(frame.opcode, 0x2);
-        assert_eq!(frame.payload, payload(seq).to_vec(), "message {seq}");
+    for (i, raw) in raws.iter_mut().enumerate() {
+        for seq in 0..messages {
+            let frame = within(raw.read_frame()).await.expect("a frame");
+            assert_eq!(frame.opcode, 0x2);
+            assert_eq!(
+                frame.payload,
+                payload(seq).to_vec(),
+                "client {i}, message {seq}"
+            );
+        }
     }
     let stats = hub.stats();
-    assert_eq!(stats.messages_sent, u64::from(MESSAGES));
+    assert_eq!(stats.messages_sent, u64::from(messages) * clients as u64);
 }
 
 #[tokio::test]

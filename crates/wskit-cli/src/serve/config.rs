@@ -130,6 +130,19 @@ pub(crate) struct ServeArgs {
     )]
     redis_cluster: Option<bool>,
 
+    /// Broadcasts write into idle connections' sockets through io_uring, many per system call,
+    /// where the kernel allows it (Linux; elsewhere, or where io_uring is refused, one `send`
+    /// per socket). `--io-uring false` turns it off. Default: true.
+    #[arg(
+        long,
+        env = "WSKIT_IO_URING",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    io_uring: Option<bool>,
+
     /// Prefix of the Redis keys and channels, so that several clusters can share one Redis.
     /// Default: wskit.
     #[arg(long, env = "WSKIT_REDIS_PREFIX", value_name = "PREFIX")]
@@ -207,6 +220,8 @@ pub(crate) struct Config {
     /// The Redis URL, to run as one node of a cluster.
     pub(crate) redis: Option<String>,
     pub(crate) redis_cluster: bool,
+    /// Broadcasts batch their direct writes through io_uring.
+    pub(crate) io_uring: bool,
     pub(crate) redis_prefix: String,
     pub(crate) redis_node_ttl: Duration,
 }
@@ -282,6 +297,7 @@ impl Config {
             drain_timeout: layer.drain_timeout.unwrap_or(defaults.drain_timeout),
             redis: layer.redis,
             redis_cluster: layer.redis_cluster.unwrap_or(defaults.redis_cluster),
+            io_uring: layer.io_uring.unwrap_or(defaults.io_uring),
             redis_prefix: layer.redis_prefix.unwrap_or(defaults.redis_prefix),
             redis_node_ttl: layer.redis_node_ttl.unwrap_or(defaults.redis_node_ttl),
         })
@@ -341,6 +357,7 @@ impl Config {
             let _ = writeln!(out, "redis = {:?}", redacted(url));
         }
         let _ = writeln!(out, "redis_cluster = {}", self.redis_cluster);
+        let _ = writeln!(out, "io_uring = {}", self.io_uring);
         let _ = writeln!(out, "redis_prefix = {:?}", self.redis_prefix);
         let ttl = fmt_duration(self.redis_node_ttl);
         let _ = writeln!(out, "redis_node_ttl = \"{ttl}\"");
@@ -367,6 +384,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(10),
             redis: None,
             redis_cluster: false,
+            io_uring: true,
             redis_prefix: "wskit".to_owned(),
             redis_node_ttl: Duration::from_secs(15),
         }
@@ -405,6 +423,7 @@ struct Layer {
     drain_timeout: Option<Duration>,
     redis: Option<String>,
     redis_cluster: Option<bool>,
+    io_uring: Option<bool>,
     redis_prefix: Option<String>,
     redis_node_ttl: Option<Duration>,
 }
@@ -430,6 +449,7 @@ impl Layer {
             drain_timeout: self.drain_timeout.or(other.drain_timeout),
             redis: self.redis.or(other.redis),
             redis_cluster: self.redis_cluster.or(other.redis_cluster),
+            io_uring: self.io_uring.or(other.io_uring),
             redis_prefix: self.redis_prefix.or(other.redis_prefix),
             redis_node_ttl: self.redis_node_ttl.or(other.redis_node_ttl),
         }
@@ -456,6 +476,7 @@ impl ServeArgs {
             drain_timeout: self.drain_timeout,
             redis: self.redis.clone(),
             redis_cluster: self.redis_cluster,
+            io_uring: self.io_uring,
             redis_prefix: self.redis_prefix.clone(),
             redis_node_ttl: self.redis_node_ttl,
         }
@@ -481,6 +502,7 @@ const FIELDS: &[&str] = &[
     "drain_timeout",
     "redis",
     "redis_cluster",
+    "io_uring",
     "redis_prefix",
     "redis_node_ttl",
 ];
@@ -521,6 +543,14 @@ fn read_file(path: &Path) -> anyhow::Result<Layer> {
             "redis" => layer.redis = Some(text()?.to_owned()),
             "redis_cluster" => {
                 layer.redis_cluster = Some(value.as_bool().ok_or_else(|| {
+                    at(format!(
+                        "expected true or false, found {}",
+                        value.type_str()
+                    ))
+                })?);
+            }
+            "io_uring" => {
+                layer.io_uring = Some(value.as_bool().ok_or_else(|| {
                     at(format!(
                         "expected true or false, found {}",
                         value.type_str()
@@ -756,6 +786,24 @@ mod tests {
         assert_eq!(parse_toggle("off"), Ok(Toggle(None)));
         assert_eq!(parse_toggle("0s"), Ok(Toggle(None)));
         assert_eq!(parse_toggle("5s"), Ok(Toggle(Some(Duration::from_secs(5)))));
+    }
+
+    #[test]
+    fn io_uring_is_on_unless_turned_off() {
+        assert!(
+            Config::merge(Layer::default(), Layer::default())
+                .unwrap()
+                .io_uring
+        );
+        let off = file("io_uring = false").unwrap();
+        let config = Config::merge(Layer::default(), off).unwrap();
+        assert!(!config.io_uring);
+        assert!(config.to_toml().contains("io_uring = false"));
+        let err = file("io_uring = 0").err().unwrap().to_string();
+        assert!(
+            err.contains("field io_uring: expected true or false"),
+            "{err}"
+        );
     }
 
     #[test]

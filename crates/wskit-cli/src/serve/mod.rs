@@ -77,7 +77,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
     };
-    let hub = Hub::with_options(HubOptions::default().handshake_timeout(config.handshake_timeout));
+    let hub = Hub::with_options(
+        HubOptions::default()
+            .handshake_timeout(config.handshake_timeout)
+            .io_uring(config.io_uring),
+    );
     let options = service_options(&config);
     hub.register(ws::WS_PATH, ws::Messaging::default(), options.clone())?;
     hub.register(ws::ECHO_PATH, ws::Echo, options)?;

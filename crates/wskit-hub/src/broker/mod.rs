@@ -137,7 +137,8 @@ use wskit::{CloseCode, CloseFrame, Message};
 
 use crate::connection::Connection;
 use crate::error::SendError;
-use crate::hub::{Delivery, Hub, HubInner, fan_out};
+use crate::fanout::fan_out;
+use crate::hub::{Delivery, Hub, HubInner};
 use crate::id::ConnectionId;
 use crate::registry::Registry;
 
@@ -773,10 +774,15 @@ impl Node {
         let Some(encoded) = EncodedMessage::new(msg) else {
             return Delivery::default();
         };
+        let io_uring = inner.options.io_uring;
         match target {
-            Target::Service(path) => fan_out(registry.service(path), &encoded),
-            Target::All => fan_out(registry.conns.values().map(|entry| &entry.conn), &encoded),
-            Target::Group(group) => fan_out(registry.group(group), &encoded),
+            Target::Service(path) => fan_out(registry.service(path), &encoded, io_uring),
+            Target::All => fan_out(
+                registry.conns.values().map(|entry| &entry.conn),
+                &encoded,
+                io_uring,
+            ),
+            Target::Group(group) => fan_out(registry.group(group), &encoded, io_uring),
             Target::Connection(_) => Delivery::default(),
         }
     }
