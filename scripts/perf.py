@@ -18,6 +18,7 @@ Usage:
     scripts/perf.py --out reports/perf/today
     scripts/perf.py --scenarios broadcast-100,broadcast-1000,connect-16   # the opt-in ones
     scripts/perf.py --scenarios echo-deflate-100x1KiB,echo-deflate-100x16KiB,idle-deflate-10000
+    scripts/perf.py --servers wskit,uws  # uWebSockets.js: npm installs it in perf/ on first use
 
 Environment: CARGO_TARGET_DIR (default ~/.cache/wskit/target, as scripts/test.sh).
 """
@@ -56,6 +57,7 @@ def servers(release: Path) -> dict[str, list[str]]:
         "tokio-websockets": [str(release / "tokio-websockets-echo")],
         "tokio-tungstenite": [str(release / "tokio-tungstenite-echo")],
         "node-ws": ["node", str(ROOT / "perf" / "ws-echo.js")],
+        "uws": ["node", str(ROOT / "perf" / "uws-echo.js")],
     }
 
 
@@ -81,24 +83,32 @@ def broadcast_servers(release: Path) -> dict[str, dict]:
         "tokio-tungstenite": {
             "cmd": [str(release / "tokio-tungstenite-broadcast")], "path": "", "args": [],
         },
+        "uws": {
+            "cmd": ["node", str(ROOT / "perf" / "uws-broadcast.js")], "path": "", "args": [],
+        },
     }
 
 
 def deflate_servers(release: Path) -> dict[str, list[str]]:
     """Servers of the permessage-deflate scenarios: `wskit echo` accepts it by default (zlib
     level 1); Node ws with --deflate at its default level (6) and, to tell the level's share
-    from the rest, at level 1. The Rust peers have no permessage-deflate (fastwebsockets,
-    tokio-websockets and tokio-tungstenite 0.30 say so in their docs)."""
+    from the rest, at level 1; uWebSockets.js with its shared compressor (level 6). The Rust
+    peers have no permessage-deflate (fastwebsockets, tokio-websockets and tokio-tungstenite
+    0.30 say so in their docs)."""
     node = ["node", str(ROOT / "perf" / "ws-echo.js"), "--deflate"]
     return {
         "wskit": [str(release / "wskit"), "echo", "--listen", "127.0.0.1:0"],
         "node-ws": node,
         "node-ws-level1": [*node, "--deflate-level", "1"],
+        "uws": ["node", str(ROOT / "perf" / "uws-echo.js"), "--deflate"],
     }
 
 
 # Servers that need no Rust build beyond wskit itself.
-NO_EXTRA_BUILD = {"wskit", "node-ws", "node-ws-level1"}
+NO_EXTRA_BUILD = {"wskit", "node-ws", "node-ws-level1", "uws"}
+# Servers that answer every permessage-deflate offer with server_no_context_takeover: uWS's
+# shared compressor keeps no state between messages, so the takeover scenarios leave it out.
+NO_TAKEOVER = {"uws"}
 
 
 def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
@@ -172,13 +182,14 @@ def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
                      "--messages", "1"],
             "headline": "server_rss_per_connection_bytes",
             "higher_is_better": False,
+            "takeover": True,
         },
     }
 
 
-def run(cmd: list[str], **kwargs) -> None:
+def run(cmd: list[str], cwd: Path = ROOT) -> None:
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT, **kwargs)
+    subprocess.run(cmd, check=True, cwd=cwd)
 
 
 def build(names: list[str]) -> None:
@@ -188,6 +199,28 @@ def build(names: list[str]) -> None:
     if any(n.startswith("node-ws") for n in names) and not (
             ROOT / "tests/peers/node_modules/ws").is_dir():
         run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT / "tests/peers")
+    if "uws" in names:
+        # The npm package carries uWebSockets.js's prebuilt binaries: nothing is compiled, and
+        # nothing is downloaded but the package itself.
+        if not (ROOT / "perf/node_modules/uwebsockets").is_dir():
+            run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT / "perf")
+        check_uws()
+
+
+def check_uws() -> None:
+    """Exits with uWebSockets.js's own reason when its binary does not load on this machine
+    (it has one per Node ABI, platform and glibc), instead of a server that never answers."""
+    out = subprocess.run(["node", "-e", "require('uwebsockets')"], cwd=ROOT / "perf",
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        reason = [line for line in out.stderr.splitlines() if line.startswith("Error")]
+        sys.exit(f"perf.py: uWebSockets.js does not load with `node` {node_version()}:\n"
+                 + "\n".join(reason or [out.stderr.strip()]))
+
+
+def node_version() -> str:
+    out = subprocess.run(["node", "--version"], capture_output=True, text=True)
+    return out.stdout.strip()
 
 
 def raise_fd_limit(needed: int) -> None:
@@ -322,7 +355,8 @@ def print_table(summary: dict) -> None:
 def svg_chart(summary: dict, title: str) -> str:
     """One panel per scenario, a horizontal bar per server, hand-written SVG."""
     bar_h, gap, label_w, bar_w, panel_gap = 18, 4, 150, 420, 34
-    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096"]
+    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096", "#b7791f",
+              "#319795"]
     y = 40
     parts = []
     for scenario, block in summary.items():
@@ -409,7 +443,7 @@ def main() -> int:
         if missing:
             sys.exit(f"perf.py: unknown scenario(s) {missing}; known: {list(plan)}")
         plan = {s: plan[s] for s in wanted}
-    node = any(n.startswith("node-ws") for n in names)
+    node = any(n.startswith("node-ws") or n == "uws" for n in names)
     for tool in ["taskset", "cargo"] + (["node"] if node else []):
         if shutil.which(tool) is None:
             sys.exit(f"perf.py: `{tool}` not found")
@@ -439,8 +473,9 @@ def main() -> int:
             return [n for n in fan_out if n in names or n == "wskit-serve"]
         if spec.get("deflate"):
             # node-ws-level1 comes along with node-ws, unless --servers names it alone.
-            return [n for n in compressing if n in names or (
-                n == "node-ws-level1" and "node-ws" in names and not args.smoke)]
+            return [n for n in compressing if (n in names or (
+                n == "node-ws-level1" and "node-ws" in names and not args.smoke))
+                and not (spec.get("takeover") and n in NO_TAKEOVER)]
         return [n for n in names if n in every_server]
 
     results: dict[str, dict[str, list[dict]]] = {
@@ -451,6 +486,8 @@ def main() -> int:
         for scenario, spec in plan.items():
             # Rotate the order each round, so no server always runs first or last.
             members = list(results[scenario])
+            if not members:  # e.g. a deflate scenario with only Rust peers selected
+                continue
             shift = round_index % len(members)
             for name in members[shift:] + members[:shift]:
                 print(f"round {round_index + 1}/{rounds}  {scenario:<26} {name}", flush=True)
