@@ -58,7 +58,15 @@ def servers(release: Path) -> dict[str, list[str]]:
         "tokio-tungstenite": [str(release / "tokio-tungstenite-echo")],
         "node-ws": ["node", str(ROOT / "perf" / "ws-echo.js")],
         "uws": ["node", str(ROOT / "perf" / "uws-echo.js")],
+        # The floors: what the transport costs with nothing but echoing on top (perf/README).
+        "floor-epoll": [str(release / "floor-epoll-echo")],
+        "floor-uring": [str(release / "floor-uring-echo"), "--multishot"],
     }
+
+
+# Servers that only measure the transport: in the echo and broadcast scenarios, not in idle
+# and connect, where their fixed buffers and bare handshakes say nothing.
+FLOORS = {"floor-epoll", "floor-uring"}
 
 
 def broadcast_servers(release: Path) -> dict[str, dict]:
@@ -67,6 +75,12 @@ def broadcast_servers(release: Path) -> dict[str, dict]:
     return {
         "wskit": {
             "cmd": [str(release / "wskit"), "echo", "--broadcast", "--listen", "127.0.0.1:0"],
+            "path": "", "args": [],
+        },
+        # The same without io_uring: one `send` per delivery (comes along with wskit).
+        "wskit-no-uring": {
+            "cmd": [str(release / "wskit"), "echo", "--broadcast", "--no-io-uring", "--listen",
+                    "127.0.0.1:0"],
             "path": "", "args": [],
         },
         "wskit-serve": {
@@ -85,6 +99,12 @@ def broadcast_servers(release: Path) -> dict[str, dict]:
         },
         "uws": {
             "cmd": ["node", str(ROOT / "perf" / "uws-broadcast.js")], "path": "", "args": [],
+        },
+        "floor-epoll": {
+            "cmd": [str(release / "floor-epoll-broadcast")], "path": "", "args": [],
+        },
+        "floor-uring": {
+            "cmd": [str(release / "floor-uring-broadcast")], "path": "", "args": [],
         },
     }
 
@@ -470,13 +490,15 @@ def main() -> int:
                                  "127.0.0.1:0"], "path": "", "args": []}
     def members_of(spec: dict) -> list[str]:
         if spec.get("broadcast"):
-            return [n for n in fan_out if n in names or n == "wskit-serve"]
+            return [n for n in fan_out if n in names or n == "wskit-serve"
+                    or (n == "wskit-no-uring" and "wskit" in names)]
         if spec.get("deflate"):
             # node-ws-level1 comes along with node-ws, unless --servers names it alone.
             return [n for n in compressing if (n in names or (
                 n == "node-ws-level1" and "node-ws" in names and not args.smoke))
                 and not (spec.get("takeover") and n in NO_TAKEOVER)]
-        return [n for n in names if n in every_server]
+        echo = spec["args"][0] == "echo"
+        return [n for n in names if n in every_server and (echo or n not in FLOORS)]
 
     results: dict[str, dict[str, list[dict]]] = {
         s: {n: [] for n in members_of(spec)} for s, spec in plan.items()
