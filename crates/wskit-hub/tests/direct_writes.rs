@@ -118,3 +118,68 @@ async fn a_hung_up_connection_closes_its_socket_while_handles_remain() {
         Err(wskit_hub::SendError::Closed)
     );
 }
+
+/// Several tasks broadcast at once, on a runtime of four threads, to the same connections
+/// (some of which read slowly, so their sockets fill): every fan-out holds some connections'
+/// locks while it tries others', and none may wait on another. Each connection gets every
+/// message of every broadcaster, each broadcaster's in its order. (Three broadcasters on four
+/// threads: were they to deadlock, the fourth thread would still fire `within`'s timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_broadcasts_neither_deadlock_nor_reorder() {
+    const BROADCASTERS: u32 = 3;
+    const MESSAGES: u32 = 1_500;
+    const CLIENTS: usize = 12;
+    let hub = Hub::new();
+    let options = ServiceOptions::default().max_queued_bytes(256 << 20);
+    hub.register("/a", Quiet, options).unwrap();
+    let addr = serve(&hub).await;
+    let mut events = hub.events();
+    let mut raws = Vec::new();
+    for _ in 0..CLIENTS {
+        raws.push(Raw::connect_ws_to(addr, "/a", "").await.0);
+        within(events.recv()).await.unwrap();
+    }
+    let broadcasters: Vec<_> = (0..BROADCASTERS)
+        .map(|b| {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                for seq in 0..MESSAGES {
+                    // A broadcaster's messages: its number, then a payload of `payload(seq)`.
+                    let mut data = vec![b as u8];
+                    data.extend_from_slice(&payload(seq));
+                    let delivery = hub.broadcast("/a", Message::Binary(data.into()));
+                    assert_eq!((delivery.delivered, delivery.dropped), (CLIENTS, 0));
+                    if seq % 64 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    // Half of the clients read while the broadcasts go on, the others only afterwards.
+    let read_all = |mut raw: Raw| async move {
+        let mut next = [0u32; BROADCASTERS as usize];
+        for _ in 0..BROADCASTERS * MESSAGES {
+            let frame = within(raw.read_frame()).await.expect("a frame");
+            let b = usize::from(frame.payload[0]);
+            assert_eq!(frame.payload[1..], payload(next[b])[..], "broadcaster {b}");
+            next[b] += 1;
+        }
+        assert_eq!(next, [MESSAGES; BROADCASTERS as usize]);
+    };
+    let mut raws = raws.into_iter();
+    let readers: Vec<_> = raws
+        .by_ref()
+        .take(CLIENTS / 2)
+        .map(|raw| tokio::spawn(read_all(raw)))
+        .collect();
+    for broadcaster in broadcasters {
+        within(broadcaster).await.unwrap();
+    }
+    for raw in raws {
+        read_all(raw).await;
+    }
+    for reader in readers {
+        within(reader).await.unwrap();
+    }
+}
