@@ -37,10 +37,11 @@ impl Hub {
         let target = ws
             .uri()
             .path_and_query()
-            .map_or_else(|| ws.path().to_owned(), |pq| pq.as_str().to_owned());
-        let request = Arc::new(UpgradeRequest::new(
+            .map_or_else(|| ws.path(), |pq| pq.as_str());
+        // A copy: hyper's header values share its read buffer, which they would keep alive.
+        let request = Arc::new(UpgradeRequest::from_map(
             target,
-            ws.headers().clone(),
+            ws.headers(),
             ws.peer_addr(),
         ));
         let admission = match self.admit(&route, &request).await {
