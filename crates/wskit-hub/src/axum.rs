@@ -57,9 +57,11 @@ impl Hub {
         }
         let hub = self.clone();
         let state = admission.state;
-        ws.on_upgrade(move |socket| async move {
+        // The connection's future itself, not an `async` block around it, which would keep
+        // the socket twice (see `task.rs`).
+        ws.on_upgrade(move |socket| {
             let request = Arc::try_unwrap(request).unwrap_or_else(|r| (*r).clone());
-            hub.run(socket, &route, request, state).await;
+            hub.run(socket, &route, request, state)
         })
     }
 

@@ -8,11 +8,10 @@
 //! timers.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,7 +34,7 @@ const WRITE_BATCH: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
     pub(crate) code: CloseCode,
-    pub(crate) reason: String,
+    pub(crate) reason: Box<str>,
     /// Whether the closing handshake completed (a close frame came from the peer).
     pub(crate) clean: bool,
 }
@@ -54,22 +53,43 @@ struct IdleTimer {
     sleep: Pin<Box<Sleep>>,
 }
 
+/// What only some connections need: timers, pings of [`Connection::ping`], events queued
+/// behind the next one. Every idle connection holds its driver, so these are allocated when
+/// first needed (the timers when the service has them).
+#[derive(Default)]
+struct Extra {
+    heart: Option<Heart>,
+    idle: Option<IdleTimer>,
+    /// Pings sent for [`Connection::ping`], waiting for their pongs.
+    pings: Vec<(Bytes, Instant, oneshot::Sender<Duration>)>,
+    /// Events behind [`Driver::next`]: an error or an idle tick behind a message read ahead.
+    queued: VecDeque<Event>,
+}
+
+/// A timer that fired.
+enum Timer {
+    /// The heartbeat's ping went unanswered.
+    PongOverdue,
+    /// Time for a heartbeat ping: this one, or none while the last one is unanswered.
+    Ping(Option<Bytes>),
+    /// The idle timeout.
+    Idle,
+}
+
 pub(crate) struct Driver<S> {
     ws: WebSocket<S>,
     conn: Connection,
     service: Arc<dyn DynService>,
     hub: Arc<HubInner>,
     handler: Option<Handler>,
-    /// Events waiting for the handler; at most one message read ahead.
-    pending: VecDeque<Event>,
-    heart: Option<Heart>,
-    idle: Option<IdleTimer>,
-    /// Pings sent for [`Connection::ping`], waiting for their pongs.
-    pings: Vec<(Bytes, Instant, oneshot::Sender<Duration>)>,
+    /// The next event for the handler. Messages are read only while no event waits, so this
+    /// is the one place most events wait in; the rare ones behind it are in `extra`.
+    next: Option<Event>,
+    extra: Option<Box<Extra>>,
     /// The socket has finished (closed or failed).
     finished: bool,
     outcome: Option<Outcome>,
-    our_close: Option<(CloseCode, String)>,
+    our_close: Option<(CloseCode, Box<str>)>,
     /// The socket takes direct writes (its `Writer` is in the queue).
     direct: bool,
     /// This driver set the queue's `parked` mark and has not cleared it yet.
@@ -98,6 +118,13 @@ where
             timeout,
             sleep: Box::pin(tokio::time::sleep(timeout)),
         });
+        let extra = (heart.is_some() || idle.is_some()).then(|| {
+            Box::new(Extra {
+                heart,
+                idle,
+                ..Extra::default()
+            })
+        });
         // Plain TCP without compression: broadcasts may write straight into the socket while
         // this driver sleeps (see `direct.rs`). Compressed connections may need frames of
         // their own.
@@ -108,18 +135,14 @@ where
         };
         let direct = writer.is_some();
         conn.lock_queue().writer = writer;
-        let mut pending = VecDeque::with_capacity(2);
-        pending.push_back(Event::Open);
         Self {
             ws,
             conn,
             service,
             hub,
             handler: None,
-            pending,
-            heart,
-            idle,
-            pings: Vec::new(),
+            next: Some(Event::Open),
+            extra,
             finished: false,
             outcome: None,
             our_close: None,
@@ -128,34 +151,48 @@ where
         }
     }
 
-    /// Drives the connection until the socket has finished and the last handler returned.
-    pub(crate) async fn run(&mut self) -> Outcome {
-        poll_fn(|cx| self.poll_drive(cx)).await;
+    /// Drives the connection until the socket has finished and the last handler returned;
+    /// then tells how it ended (once: do not poll it again after that).
+    pub(crate) fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        ready!(self.poll_drive(cx));
         self.release_queue();
         // Pings waiting for a pong fail: their senders drop here.
-        self.pings.clear();
+        if let Some(extra) = &mut self.extra {
+            extra.pings.clear();
+        }
         if let Some(frame) = self.ws.peer_close() {
             // A completed closing handshake: report who started it with what.
             let (code, reason) = match self.our_close.take() {
                 Some(ours) => ours,
-                None => (frame.code, frame.reason.as_str().to_owned()),
+                None => (frame.code, frame.reason.as_str().into()),
             };
-            return Outcome {
+            return Poll::Ready(Outcome {
                 code,
                 reason,
                 clean: true,
-            };
+            });
         }
-        self.outcome
-            .take()
-            .unwrap_or_else(|| match self.our_close.take() {
-                Some((code, reason)) => Outcome {
-                    code,
-                    reason,
-                    clean: false,
-                },
-                None => abnormal("connection closed without a close frame"),
-            })
+        Poll::Ready(
+            self.outcome
+                .take()
+                .unwrap_or_else(|| match self.our_close.take() {
+                    Some((code, reason)) => Outcome {
+                        code,
+                        reason,
+                        clean: false,
+                    },
+                    None => abnormal("connection closed without a close frame"),
+                }),
+        )
+    }
+
+    /// Drops the driver, and with it the socket; returns what the clean-up needs.
+    pub(crate) fn into_parts(self) -> (Connection, Arc<dyn DynService>, Arc<HubInner>) {
+        (
+            self.conn.clone(),
+            Arc::clone(&self.service),
+            Arc::clone(&self.hub),
+        )
     }
 
     /// Takes no more sends and ends direct writes.
@@ -193,7 +230,10 @@ where
             if self.conn.shared.hangup.load(Ordering::Acquire) {
                 self.record(abnormal("hung up"));
                 self.finished = true;
-                self.pending.clear();
+                self.next = None;
+                if let Some(extra) = &mut self.extra {
+                    extra.queued.clear();
+                }
                 // A running handler is dropped with the socket.
                 return Poll::Ready(());
             }
@@ -218,14 +258,14 @@ where
                 }
             }
             if self.handler.is_none() {
-                if let Some(event) = self.pending.pop_front() {
+                if let Some(event) = self.pop_event() {
                     let conn = self.conn.clone();
                     self.handler = Some(Arc::clone(&self.service).dispatch(conn, event));
                     continue;
                 }
             }
             // Read while nothing waits for the handler (so at most one message is read ahead).
-            if !self.finished && self.pending.is_empty() {
+            if !self.finished && !self.has_events() {
                 match self.ws.poll_recv(cx) {
                     Poll::Ready(Some(Ok(msg))) => {
                         self.received(msg);
@@ -242,7 +282,7 @@ where
                     Poll::Pending => {}
                 }
             }
-            if self.finished && self.handler.is_none() && self.pending.is_empty() {
+            if self.finished && self.handler.is_none() && !self.has_events() {
                 return Poll::Ready(());
             }
             if !self.finished && self.poll_timers(cx) {
@@ -317,12 +357,13 @@ where
             }
             Outgoing::Ping(payload, waiter) => {
                 if let Some(waiter) = waiter {
-                    self.pings.push((payload.clone(), Instant::now(), waiter));
+                    let extra = self.extra.get_or_insert_with(Box::default);
+                    extra.pings.push((payload.clone(), Instant::now(), waiter));
                 }
                 self.ws.queue(Message::Ping(payload)).map(|()| None)
             }
             Outgoing::Close(frame) => {
-                self.our_close = Some((frame.code, frame.reason.as_str().to_owned()));
+                self.our_close = Some((frame.code, frame.reason.as_str().into()));
                 self.ws
                     .start_close(frame.code, frame.reason.as_str())
                     .map(|()| None)
@@ -336,28 +377,28 @@ where
 
     /// Handles a message from the peer.
     fn received(&mut self, msg: Message) {
-        if let Some(idle) = &mut self.idle {
+        if let Some(idle) = self.extra.as_mut().and_then(|extra| extra.idle.as_mut()) {
             idle.sleep.as_mut().reset(Instant::now() + idle.timeout);
         }
         match msg {
             Message::Text(text) => {
                 self.hub.metrics.received(text.len());
-                self.pending.push_back(Event::Text(text));
+                self.push_event(Event::Text(text));
             }
             Message::Binary(data) => {
                 self.hub.metrics.received(data.len());
-                self.pending.push_back(Event::Binary(data));
+                self.push_event(Event::Binary(data));
             }
-            Message::Ping(payload) => self.pending.push_back(Event::Ping(payload)),
+            Message::Ping(payload) => self.push_event(Event::Ping(payload)),
             Message::Pong(payload) => {
                 self.pong(&payload);
-                self.pending.push_back(Event::Pong(payload));
+                self.push_event(Event::Pong(payload));
             }
             Message::Close(frame) => {
                 if frame.is_none() {
                     self.record(Outcome {
                         code: CloseCode::NO_STATUS,
-                        reason: String::new(),
+                        reason: "".into(),
                         clean: true,
                     });
                 }
@@ -370,15 +411,46 @@ where
 
     /// Matches a pong to the heartbeat and to waiting pings.
     fn pong(&mut self, payload: &Bytes) {
-        if let Some(heart) = &mut self.heart {
+        let Some(extra) = &mut self.extra else {
+            return;
+        };
+        if let Some(heart) = &mut extra.heart {
             if heart.awaiting.as_ref().is_some_and(|(p, _)| p == payload) {
                 heart.awaiting = None;
             }
         }
-        if let Some(i) = self.pings.iter().position(|(p, _, _)| p == payload) {
-            let (_, sent, waiter) = self.pings.swap_remove(i);
+        if let Some(i) = extra.pings.iter().position(|(p, _, _)| p == payload) {
+            let (_, sent, waiter) = extra.pings.swap_remove(i);
             let _ = waiter.send(sent.elapsed());
         }
+    }
+
+    /// Queues an event for the handler, behind those already waiting.
+    fn push_event(&mut self, event: Event) {
+        match &mut self.extra {
+            Some(extra) if !extra.queued.is_empty() => extra.queued.push_back(event),
+            _ if self.next.is_none() => self.next = Some(event),
+            extra => extra
+                .get_or_insert_with(Box::default)
+                .queued
+                .push_back(event),
+        }
+    }
+
+    /// The first event waiting for the handler. (`next` is only filled while nothing is
+    /// queued behind it, so it always comes first.)
+    fn pop_event(&mut self) -> Option<Event> {
+        self.next
+            .take()
+            .or_else(|| self.extra.as_mut()?.queued.pop_front())
+    }
+
+    fn has_events(&self) -> bool {
+        self.next.is_some()
+            || self
+                .extra
+                .as_ref()
+                .is_some_and(|extra| !extra.queued.is_empty())
     }
 
     /// Records a failure of the socket and queues `on_error`.
@@ -386,7 +458,7 @@ where
         let outcome = match &err {
             wskit::Error::Protocol(e) => Outcome {
                 code: e.close_code(),
-                reason: e.to_string(),
+                reason: e.to_string().into(),
                 clean: false,
             },
             other => abnormal(&other.to_string()),
@@ -401,7 +473,7 @@ where
         ) {
             self.finished = true;
         }
-        self.pending.push_back(Event::Error(err));
+        self.push_event(Event::Error(err));
     }
 
     fn record(&mut self, outcome: Outcome) {
@@ -412,40 +484,64 @@ where
 
     /// Polls the heartbeat and idle timers; true when one fired.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(timer) = self.extra.as_mut().and_then(|extra| extra.poll_timers(cx)) else {
+            return false;
+        };
+        match timer {
+            Timer::PongOverdue => {
+                tracing::debug!(id = %self.conn.id(), "no pong within the heartbeat timeout");
+                self.record(abnormal("heartbeat timeout: no pong from the peer"));
+                self.conn.hangup();
+            }
+            Timer::Ping(payload) => {
+                if let Some(payload) = payload {
+                    if let Err(err) = self.ws.queue(Message::Ping(payload)) {
+                        tracing::debug!(id = %self.conn.id(), %err, "heartbeat ping not sent");
+                    }
+                }
+            }
+            Timer::Idle => {
+                if !self.conn.is_open() {
+                    return false;
+                }
+                self.push_event(Event::Idle);
+            }
+        }
+        true
+    }
+}
+
+// ===== impl Extra =====
+
+impl Extra {
+    /// Polls the heartbeat and idle timers: the first that fired, if any.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Option<Timer> {
         if let Some(heart) = &mut self.heart {
             if let Some((_, deadline)) = &mut heart.awaiting {
                 if deadline.as_mut().poll(cx).is_ready() {
-                    tracing::debug!(id = %self.conn.id(), "no pong within the heartbeat timeout");
-                    self.record(abnormal("heartbeat timeout: no pong from the peer"));
-                    self.conn.hangup();
-                    return true;
+                    return Some(Timer::PongOverdue);
                 }
             }
             if heart.next_ping.as_mut().poll(cx).is_ready() {
                 let now = Instant::now();
                 heart.next_ping.as_mut().reset(now + heart.interval);
-                if heart.awaiting.is_none() {
-                    heart.counter += 1;
-                    let payload = Bytes::copy_from_slice(&heart.counter.to_be_bytes());
-                    let deadline = Box::pin(tokio::time::sleep_until(now + heart.timeout));
-                    heart.awaiting = Some((payload.clone(), deadline));
-                    if let Err(err) = self.ws.queue(Message::Ping(payload)) {
-                        tracing::debug!(id = %self.conn.id(), %err, "heartbeat ping not sent");
-                    }
+                if heart.awaiting.is_some() {
+                    return Some(Timer::Ping(None));
                 }
-                return true;
+                heart.counter += 1;
+                let payload = Bytes::copy_from_slice(&heart.counter.to_be_bytes());
+                let deadline = Box::pin(tokio::time::sleep_until(now + heart.timeout));
+                heart.awaiting = Some((payload.clone(), deadline));
+                return Some(Timer::Ping(Some(payload)));
             }
         }
         if let Some(idle) = &mut self.idle {
             if idle.sleep.as_mut().poll(cx).is_ready() {
                 idle.sleep.as_mut().reset(Instant::now() + idle.timeout);
-                if self.conn.is_open() {
-                    self.pending.push_back(Event::Idle);
-                    return true;
-                }
+                return Some(Timer::Idle);
             }
         }
-        false
+        None
     }
 }
 
@@ -463,7 +559,7 @@ impl<S> Drop for Driver<S> {
 fn abnormal(reason: &str) -> Outcome {
     Outcome {
         code: CloseCode::ABNORMAL,
-        reason: reason.to_owned(),
+        reason: reason.into(),
         clean: false,
     }
 }

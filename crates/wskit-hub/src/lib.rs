@@ -89,6 +89,7 @@ mod options;
 mod registry;
 mod request;
 mod service;
+mod task;
 
 pub use connection::{Connection, ReadyState};
 pub use error::{Error, SendError};
