@@ -24,7 +24,7 @@ use crate::connection::{Connection, Outgoing, ReadyState};
 use crate::direct::Writer;
 use crate::hub::HubInner;
 use crate::options::ServiceOptions;
-use crate::service::{DynService, Event, Handler, Idle};
+use crate::service::{Event, Handler, Idle};
 
 /// Encoded bytes the driver puts in the socket's buffer before it writes them out: small
 /// messages queued together leave in one system call.
@@ -79,7 +79,6 @@ enum Timer {
 pub(crate) struct Driver<S> {
     ws: WebSocket<S>,
     conn: Connection,
-    service: Arc<dyn DynService>,
     hub: Arc<HubInner>,
     handler: Option<Handler>,
     /// The next event for the handler. Messages are read only while no event waits, so this
@@ -103,7 +102,6 @@ where
     pub(crate) fn new(
         ws: WebSocket<S>,
         conn: Connection,
-        service: Arc<dyn DynService>,
         hub: Arc<HubInner>,
         options: &ServiceOptions,
     ) -> Self {
@@ -138,7 +136,6 @@ where
         Self {
             ws,
             conn,
-            service,
             hub,
             handler: None,
             next: Some(Event::Open),
@@ -187,12 +184,8 @@ where
     }
 
     /// Drops the driver, and with it the socket; returns what the clean-up needs.
-    pub(crate) fn into_parts(self) -> (Connection, Arc<dyn DynService>, Arc<HubInner>) {
-        (
-            self.conn.clone(),
-            Arc::clone(&self.service),
-            Arc::clone(&self.hub),
-        )
+    pub(crate) fn into_parts(self) -> (Connection, Arc<HubInner>) {
+        (self.conn.clone(), Arc::clone(&self.hub))
     }
 
     /// Takes no more sends and ends direct writes.
@@ -215,6 +208,13 @@ where
         if can_park {
             let mut queue = self.conn.lock_queue();
             queue.parked = queue.items.is_empty() && queue.writer.is_some();
+            // Broadcasts go straight into the socket of a parked driver, so the queue only
+            // carries the service's own sends (a greeting, replies): an idle connection gives
+            // its buffer back rather than keep it for good. (Connections without direct writes
+            // get every broadcast through the queue and keep theirs.)
+            if queue.parked && queue.items.capacity() > 0 {
+                queue.items = VecDeque::new();
+            }
             self.parked = queue.parked;
         }
     }
@@ -260,7 +260,8 @@ where
             if self.handler.is_none() {
                 if let Some(event) = self.pop_event() {
                     let conn = self.conn.clone();
-                    self.handler = Some(Arc::clone(&self.service).dispatch(conn, event));
+                    let service = Arc::clone(&self.conn.shared.route.service);
+                    self.handler = Some(service.dispatch(conn, event));
                     continue;
                 }
             }
@@ -320,7 +321,7 @@ where
             // Counted once per batch: the counters are shared by every connection's task.
             self.hub.metrics.sent(sent.0, sent.1);
             if freed > 0 {
-                self.conn.shared.room.notify_waiters();
+                self.conn.shared.changed.notify_waiters();
             }
             if self.ws.buffered() == 0 {
                 return Ok(());

@@ -59,7 +59,7 @@ impl Registry {
             path: conn.path().to_owned(),
         });
         self.services
-            .entry(Arc::clone(&conn.shared.path))
+            .entry(Arc::clone(&conn.shared.route.path))
             .or_default()
             .insert(id.clone(), conn.clone());
         self.conns.insert(
@@ -75,10 +75,10 @@ impl Registry {
     /// Removes a connection from everywhere.
     pub(crate) fn remove(&mut self, id: &ConnectionId) -> Option<Entry> {
         let entry = self.conns.remove(id)?;
-        if let Some(members) = self.services.get_mut(&entry.conn.shared.path) {
+        if let Some(members) = self.services.get_mut(&entry.conn.shared.route.path) {
             members.remove(id);
             if members.is_empty() {
-                self.services.remove(&entry.conn.shared.path);
+                self.services.remove(&entry.conn.shared.route.path);
             }
         }
         for name in &entry.names {

@@ -83,10 +83,10 @@ where
                         unreachable!("matched above");
                     };
                     // The socket closes now, before `on_close` runs.
-                    let (conn, service, hub) = driver.into_parts();
+                    let (conn, hub) = driver.into_parts();
                     let hub = Hub::from_inner(hub);
                     this.state = RunState::Finishing(Box::pin(async move {
-                        hub.finish(&conn, &service, outcome).await;
+                        hub.finish(&conn, outcome).await;
                         drop(live);
                     }));
                 }
