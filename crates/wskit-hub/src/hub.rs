@@ -323,7 +323,7 @@ impl Hub {
     pub fn connections(&self, path: Option<&str>) -> Vec<Connection> {
         let registry = read(&self.inner.registry);
         match path {
-            None => registry.conns.values().map(|e| e.conn.clone()).collect(),
+            None => registry.all().cloned().collect(),
             Some(path) => registry.service(path).cloned().collect(),
         }
     }
@@ -331,7 +331,7 @@ impl Hub {
     /// How many connections are open.
     #[must_use]
     pub fn connection_count(&self) -> usize {
-        read(&self.inner.registry).conns.len()
+        read(&self.inner.registry).len()
     }
 
     /// Sends `msg` to every connection of the service on `path` (Ballerina's
@@ -359,7 +359,7 @@ impl Hub {
         };
         let registry = read(&self.inner.registry);
         registry.publish(|| Target::All, &msg);
-        fan_out(registry.conns.values().map(|entry| &entry.conn), &encoded)
+        fan_out(registry.all(), &encoded)
     }
 
     /// Sends `msg` to one connection of this node, by id or stored name, without waiting
@@ -401,7 +401,7 @@ impl Hub {
     pub fn named(&self, name: &str) -> Option<Connection> {
         let registry = read(&self.inner.registry);
         let id = registry.names.get(name)?;
-        registry.conns.get(id).map(|e| e.conn.clone())
+        registry.get(id.as_str()).cloned()
     }
 
     /// Sends `msg` to the connection stored under `name` (Ballerina's
@@ -475,7 +475,7 @@ impl Hub {
         read(&self.inner.registry)
             .groups
             .get(group)
-            .map(|members| members.keys().cloned().collect())
+            .map(|members| members.iter().map(|member| member.0.id().clone()).collect())
             .unwrap_or_default()
     }
 
@@ -494,11 +494,8 @@ impl Hub {
     /// The groups and names of a connection.
     #[must_use]
     pub fn memberships(&self, conn: &Connection) -> (Vec<String>, Vec<String>) {
-        read(&self.inner.registry)
-            .conns
-            .get(conn.id())
-            .map(|e| (e.groups.clone(), e.names.clone()))
-            .unwrap_or_default()
+        let memberships = read(&self.inner.registry).memberships(conn.id());
+        (memberships.groups, memberships.names)
     }
 
     // ----- events and metrics -----

@@ -715,14 +715,17 @@ fn truncate(text: &str, max: usize) -> &str {
 fn snapshot(registry: &Registry) -> Snapshot {
     Snapshot {
         connections: registry
-            .conns
-            .iter()
-            .map(|(id, entry)| (id.clone(), entry.conn.path().to_owned()))
+            .all()
+            .map(|conn| (conn.id().clone(), conn.path().to_owned()))
             .collect(),
         groups: registry
             .groups
             .iter()
-            .flat_map(|(group, ids)| ids.keys().map(move |id| (group.clone(), id.clone())))
+            .flat_map(|(group, members)| {
+                members
+                    .iter()
+                    .map(move |member| (group.clone(), member.0.id().clone()))
+            })
             .collect(),
         names: registry
             .names
@@ -754,17 +757,17 @@ impl Node {
         if let Target::Connection(id) = target {
             let mut delivery = Delivery::default();
             if let Message::Close(frame) = msg {
-                if let Some(entry) = registry.conns.get(id.as_str()) {
+                if let Some(conn) = registry.get(id.as_str()) {
                     match frame {
-                        Some(frame) => entry.conn.close(frame.code, frame.reason.as_str()),
-                        None => entry.conn.close(CloseCode::NORMAL, ""),
+                        Some(frame) => conn.close(frame.code, frame.reason.as_str()),
+                        None => conn.close(CloseCode::NORMAL, ""),
                     }
                     delivery.delivered = 1;
                 }
                 return delivery;
             }
-            match registry.conns.get(id.as_str()) {
-                Some(entry) if entry.conn.try_send(msg.clone()).is_ok() => delivery.delivered = 1,
+            match registry.get(id.as_str()) {
+                Some(conn) if conn.try_send(msg.clone()).is_ok() => delivery.delivered = 1,
                 Some(_) => delivery.dropped = 1,
                 None => {}
             }
@@ -775,7 +778,7 @@ impl Node {
         };
         match target {
             Target::Service(path) => fan_out(registry.service(path), &encoded),
-            Target::All => fan_out(registry.conns.values().map(|entry| &entry.conn), &encoded),
+            Target::All => fan_out(registry.all(), &encoded),
             Target::Group(group) => fan_out(registry.group(group), &encoded),
             Target::Connection(_) => Delivery::default(),
         }
