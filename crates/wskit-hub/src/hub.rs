@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -93,6 +93,8 @@ impl Drop for Live {
 
 /// A service with its settings.
 pub(crate) struct Route {
+    /// The hub the route belongs to (its connections reach it through here).
+    pub(crate) hub: Weak<HubInner>,
     pub(crate) path: Arc<str>,
     pub(crate) service: Arc<dyn DynService>,
     pub(crate) options: ServiceOptions,
@@ -283,6 +285,7 @@ impl Hub {
             return Err(Error::PathTaken(path.to_owned()));
         }
         let route = Route {
+            hub: Arc::downgrade(&self.inner),
             path: path.into(),
             service,
             options,
@@ -746,7 +749,6 @@ impl Hub {
                 changed: Notify::new(),
                 hangup: false.into(),
                 data: std::sync::Mutex::new(state),
-                hub: Arc::downgrade(&self.inner),
             }),
         };
         let live = Live::enter(&self.inner);
@@ -893,7 +895,7 @@ pub(crate) fn fan_out<'a>(
                 delivery.delivered += 1;
                 if written {
                     direct += 1;
-                    hub.get_or_insert_with(|| conn.shared.hub.clone());
+                    hub.get_or_insert_with(|| conn.shared.route.hub.clone());
                 }
             }
             Err(_) => delivery.dropped += 1,
