@@ -39,18 +39,12 @@ pub(crate) struct Outcome {
     pub(crate) clean: bool,
 }
 
+/// The heartbeat of a connection; its interval and timeout are the service's.
 struct Heart {
-    interval: Duration,
-    timeout: Duration,
     next_ping: Pin<Box<Sleep>>,
-    /// The payload of the heartbeat ping in flight, and its deadline.
-    awaiting: Option<(Bytes, Pin<Box<Sleep>>)>,
+    /// The deadline of the heartbeat ping in flight, whose payload is `counter`.
+    awaiting: Option<Pin<Box<Sleep>>>,
     counter: u64,
-}
-
-struct IdleTimer {
-    timeout: Duration,
-    sleep: Pin<Box<Sleep>>,
 }
 
 /// What only some connections need: timers, pings of [`Connection::ping`], events queued
@@ -59,7 +53,8 @@ struct IdleTimer {
 #[derive(Default)]
 struct Extra {
     heart: Option<Heart>,
-    idle: Option<IdleTimer>,
+    /// Fires when nothing arrived for the service's idle timeout.
+    idle: Option<Pin<Box<Sleep>>>,
     /// Pings sent for [`Connection::ping`], waiting for their pongs.
     pings: Vec<(Bytes, Instant, oneshot::Sender<Duration>)>,
     /// Events behind [`Driver::next`]: an error or an idle tick behind a message read ahead.
@@ -105,17 +100,14 @@ where
         hub: Arc<HubInner>,
         options: &ServiceOptions,
     ) -> Self {
-        let heart = options.heartbeat.map(|(interval, timeout)| Heart {
-            interval,
-            timeout,
+        let heart = options.heartbeat.map(|(interval, _)| Heart {
             next_ping: Box::pin(tokio::time::sleep(interval)),
             awaiting: None,
             counter: 0,
         });
-        let idle = options.idle_timeout.map(|timeout| IdleTimer {
-            timeout,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
-        });
+        let idle = options
+            .idle_timeout
+            .map(|timeout| Box::pin(tokio::time::sleep(timeout)));
         let extra = (heart.is_some() || idle.is_some()).then(|| {
             Box::new(Extra {
                 heart,
@@ -378,8 +370,12 @@ where
 
     /// Handles a message from the peer.
     fn received(&mut self, msg: Message) {
-        if let Some(idle) = self.extra.as_mut().and_then(|extra| extra.idle.as_mut()) {
-            idle.sleep.as_mut().reset(Instant::now() + idle.timeout);
+        let timeout = self.conn.shared.route.options.idle_timeout;
+        if let (Some(idle), Some(timeout)) = (
+            self.extra.as_mut().and_then(|extra| extra.idle.as_mut()),
+            timeout,
+        ) {
+            idle.as_mut().reset(Instant::now() + timeout);
         }
         match msg {
             Message::Text(text) => {
@@ -416,7 +412,7 @@ where
             return;
         };
         if let Some(heart) = &mut extra.heart {
-            if heart.awaiting.as_ref().is_some_and(|(p, _)| p == payload) {
+            if heart.awaiting.is_some() && payload[..] == heart.counter.to_be_bytes() {
                 heart.awaiting = None;
             }
         }
@@ -485,7 +481,12 @@ where
 
     /// Polls the heartbeat and idle timers; true when one fired.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(timer) = self.extra.as_mut().and_then(|extra| extra.poll_timers(cx)) else {
+        let options = &self.conn.shared.route.options;
+        let Some(timer) = self
+            .extra
+            .as_mut()
+            .and_then(|extra| extra.poll_timers(cx, options))
+        else {
             return false;
         };
         match timer {
@@ -515,30 +516,30 @@ where
 // ===== impl Extra =====
 
 impl Extra {
-    /// Polls the heartbeat and idle timers: the first that fired, if any.
-    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Option<Timer> {
-        if let Some(heart) = &mut self.heart {
-            if let Some((_, deadline)) = &mut heart.awaiting {
+    /// Polls the heartbeat and idle timers (set up from `options`): the first that fired, if
+    /// any.
+    fn poll_timers(&mut self, cx: &mut Context<'_>, options: &ServiceOptions) -> Option<Timer> {
+        if let (Some(heart), Some((interval, timeout))) = (&mut self.heart, options.heartbeat) {
+            if let Some(deadline) = &mut heart.awaiting {
                 if deadline.as_mut().poll(cx).is_ready() {
                     return Some(Timer::PongOverdue);
                 }
             }
             if heart.next_ping.as_mut().poll(cx).is_ready() {
                 let now = Instant::now();
-                heart.next_ping.as_mut().reset(now + heart.interval);
+                heart.next_ping.as_mut().reset(now + interval);
                 if heart.awaiting.is_some() {
                     return Some(Timer::Ping(None));
                 }
                 heart.counter += 1;
+                heart.awaiting = Some(Box::pin(tokio::time::sleep_until(now + timeout)));
                 let payload = Bytes::copy_from_slice(&heart.counter.to_be_bytes());
-                let deadline = Box::pin(tokio::time::sleep_until(now + heart.timeout));
-                heart.awaiting = Some((payload.clone(), deadline));
                 return Some(Timer::Ping(Some(payload)));
             }
         }
-        if let Some(idle) = &mut self.idle {
-            if idle.sleep.as_mut().poll(cx).is_ready() {
-                idle.sleep.as_mut().reset(Instant::now() + idle.timeout);
+        if let (Some(idle), Some(timeout)) = (&mut self.idle, options.idle_timeout) {
+            if idle.as_mut().poll(cx).is_ready() {
+                idle.as_mut().reset(Instant::now() + timeout);
                 return Some(Timer::Idle);
             }
         }
