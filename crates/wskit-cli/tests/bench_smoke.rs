@@ -150,6 +150,57 @@ fn bench_idle_weighs_the_server_per_connection() {
 }
 
 #[test]
+fn bench_idle_protocol_serve_drops_the_welcome_of_wskit_serve() {
+    let (_server, url, pid) = start(&["serve", "--listen", "127.0.0.1:0"]);
+    let url = format!("{}/ws", url.trim_end_matches('/'));
+    let idle = |protocol: &str| {
+        bench(&[
+            "idle",
+            "--protocol",
+            protocol,
+            "--url",
+            &url,
+            "--connections",
+            "20",
+            "--hold",
+            "0.3s",
+            "--server-pid",
+            &pid,
+        ])
+    };
+    let report = idle("serve");
+    assert_eq!(report["protocol"], "serve");
+    assert_eq!(report["connections_lost"], 0, "{report}");
+    assert!(
+        report["server_rss_per_connection_bytes"].is_number(),
+        "{report}"
+    );
+    // Without it, every welcome looks like a server that spoke when it should not have.
+    let report = idle("raw");
+    assert_eq!(report["protocol"], "raw");
+    assert_eq!(report["connections_lost"], 20, "{report}");
+}
+
+#[test]
+fn bench_idle_protocol_serve_counts_closed_connections_as_lost() {
+    let (_server, url, _pid) =
+        start(&["serve", "--listen", "127.0.0.1:0", "--idle-timeout", "0.2s"]);
+    let url = format!("{}/ws", url.trim_end_matches('/'));
+    let report = bench(&[
+        "idle",
+        "--protocol",
+        "serve",
+        "--url",
+        &url,
+        "--connections",
+        "5",
+        "--hold",
+        "1s",
+    ]);
+    assert_eq!(report["connections_lost"], 5, "{report}");
+}
+
+#[test]
 fn bench_connect_counts_handshakes() {
     let (_server, url, pid) = start(&["echo", "--listen", "127.0.0.1:0"]);
     let report = bench(&[

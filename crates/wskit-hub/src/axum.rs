@@ -37,10 +37,11 @@ impl Hub {
         let target = ws
             .uri()
             .path_and_query()
-            .map_or_else(|| ws.path().to_owned(), |pq| pq.as_str().to_owned());
-        let request = Arc::new(UpgradeRequest::new(
+            .map_or_else(|| ws.path(), |pq| pq.as_str());
+        // A copy: hyper's header values share its read buffer, which they would keep alive.
+        let request = Arc::new(UpgradeRequest::from_map(
             target,
-            ws.headers().clone(),
+            ws.headers(),
             ws.peer_addr(),
         ));
         let admission = match self.admit(&route, &request).await {
@@ -56,9 +57,11 @@ impl Hub {
         }
         let hub = self.clone();
         let state = admission.state;
-        ws.on_upgrade(move |socket| async move {
+        // The connection's future itself, not an `async` block around it, which would keep
+        // the socket twice (see `task.rs`).
+        ws.on_upgrade(move |socket| {
             let request = Arc::try_unwrap(request).unwrap_or_else(|r| (*r).clone());
-            hub.run(socket, &route, request, state).await;
+            hub.run(socket, &route, request, state)
         })
     }
 

@@ -8,11 +8,10 @@
 //! timers.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,7 +24,7 @@ use crate::connection::{Connection, Outgoing, ReadyState};
 use crate::direct::Writer;
 use crate::hub::HubInner;
 use crate::options::ServiceOptions;
-use crate::service::{DynService, Event, Handler, Idle};
+use crate::service::{Event, Handler, Idle};
 
 /// Encoded bytes the driver puts in the socket's buffer before it writes them out: small
 /// messages queued together leave in one system call.
@@ -35,41 +34,56 @@ const WRITE_BATCH: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
     pub(crate) code: CloseCode,
-    pub(crate) reason: String,
+    pub(crate) reason: Box<str>,
     /// Whether the closing handshake completed (a close frame came from the peer).
     pub(crate) clean: bool,
 }
 
+/// The heartbeat of a connection; its interval and timeout are the service's.
 struct Heart {
-    interval: Duration,
-    timeout: Duration,
     next_ping: Pin<Box<Sleep>>,
-    /// The payload of the heartbeat ping in flight, and its deadline.
-    awaiting: Option<(Bytes, Pin<Box<Sleep>>)>,
+    /// The deadline of the heartbeat ping in flight, whose payload is `counter`.
+    awaiting: Option<Pin<Box<Sleep>>>,
     counter: u64,
 }
 
-struct IdleTimer {
-    timeout: Duration,
-    sleep: Pin<Box<Sleep>>,
+/// What only some connections need: timers, pings of [`Connection::ping`], events queued
+/// behind the next one. Every idle connection holds its driver, so these are allocated when
+/// first needed (the timers when the service has them).
+#[derive(Default)]
+struct Extra {
+    heart: Option<Heart>,
+    /// Fires when nothing arrived for the service's idle timeout.
+    idle: Option<Pin<Box<Sleep>>>,
+    /// Pings sent for [`Connection::ping`], waiting for their pongs.
+    pings: Vec<(Bytes, Instant, oneshot::Sender<Duration>)>,
+    /// Events behind [`Driver::next`]: an error or an idle tick behind a message read ahead.
+    queued: VecDeque<Event>,
+}
+
+/// A timer that fired.
+enum Timer {
+    /// The heartbeat's ping went unanswered.
+    PongOverdue,
+    /// Time for a heartbeat ping: this one, or none while the last one is unanswered.
+    Ping(Option<Bytes>),
+    /// The idle timeout.
+    Idle,
 }
 
 pub(crate) struct Driver<S> {
     ws: WebSocket<S>,
     conn: Connection,
-    service: Arc<dyn DynService>,
     hub: Arc<HubInner>,
     handler: Option<Handler>,
-    /// Events waiting for the handler; at most one message read ahead.
-    pending: VecDeque<Event>,
-    heart: Option<Heart>,
-    idle: Option<IdleTimer>,
-    /// Pings sent for [`Connection::ping`], waiting for their pongs.
-    pings: Vec<(Bytes, Instant, oneshot::Sender<Duration>)>,
+    /// The next event for the handler. Messages are read only while no event waits, so this
+    /// is the one place most events wait in; the rare ones behind it are in `extra`.
+    next: Option<Event>,
+    extra: Option<Box<Extra>>,
     /// The socket has finished (closed or failed).
     finished: bool,
     outcome: Option<Outcome>,
-    our_close: Option<(CloseCode, String)>,
+    our_close: Option<(CloseCode, Box<str>)>,
     /// The socket takes direct writes (its `Writer` is in the queue).
     direct: bool,
     /// This driver set the queue's `parked` mark and has not cleared it yet.
@@ -83,20 +97,23 @@ where
     pub(crate) fn new(
         ws: WebSocket<S>,
         conn: Connection,
-        service: Arc<dyn DynService>,
         hub: Arc<HubInner>,
         options: &ServiceOptions,
     ) -> Self {
-        let heart = options.heartbeat.map(|(interval, timeout)| Heart {
-            interval,
-            timeout,
+        let heart = options.heartbeat.map(|(interval, _)| Heart {
             next_ping: Box::pin(tokio::time::sleep(interval)),
             awaiting: None,
             counter: 0,
         });
-        let idle = options.idle_timeout.map(|timeout| IdleTimer {
-            timeout,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
+        let idle = options
+            .idle_timeout
+            .map(|timeout| Box::pin(tokio::time::sleep(timeout)));
+        let extra = (heart.is_some() || idle.is_some()).then(|| {
+            Box::new(Extra {
+                heart,
+                idle,
+                ..Extra::default()
+            })
         });
         // Plain TCP without compression: broadcasts may write straight into the socket while
         // this driver sleeps (see `direct.rs`). Compressed connections may need frames of
@@ -108,18 +125,13 @@ where
         };
         let direct = writer.is_some();
         conn.lock_queue().writer = writer;
-        let mut pending = VecDeque::with_capacity(2);
-        pending.push_back(Event::Open);
         Self {
             ws,
             conn,
-            service,
             hub,
             handler: None,
-            pending,
-            heart,
-            idle,
-            pings: Vec::new(),
+            next: Some(Event::Open),
+            extra,
             finished: false,
             outcome: None,
             our_close: None,
@@ -128,34 +140,44 @@ where
         }
     }
 
-    /// Drives the connection until the socket has finished and the last handler returned.
-    pub(crate) async fn run(&mut self) -> Outcome {
-        poll_fn(|cx| self.poll_drive(cx)).await;
+    /// Drives the connection until the socket has finished and the last handler returned;
+    /// then tells how it ended (once: do not poll it again after that).
+    pub(crate) fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        ready!(self.poll_drive(cx));
         self.release_queue();
         // Pings waiting for a pong fail: their senders drop here.
-        self.pings.clear();
+        if let Some(extra) = &mut self.extra {
+            extra.pings.clear();
+        }
         if let Some(frame) = self.ws.peer_close() {
             // A completed closing handshake: report who started it with what.
             let (code, reason) = match self.our_close.take() {
                 Some(ours) => ours,
-                None => (frame.code, frame.reason.as_str().to_owned()),
+                None => (frame.code, frame.reason.as_str().into()),
             };
-            return Outcome {
+            return Poll::Ready(Outcome {
                 code,
                 reason,
                 clean: true,
-            };
+            });
         }
-        self.outcome
-            .take()
-            .unwrap_or_else(|| match self.our_close.take() {
-                Some((code, reason)) => Outcome {
-                    code,
-                    reason,
-                    clean: false,
-                },
-                None => abnormal("connection closed without a close frame"),
-            })
+        Poll::Ready(
+            self.outcome
+                .take()
+                .unwrap_or_else(|| match self.our_close.take() {
+                    Some((code, reason)) => Outcome {
+                        code,
+                        reason,
+                        clean: false,
+                    },
+                    None => abnormal("connection closed without a close frame"),
+                }),
+        )
+    }
+
+    /// Drops the driver, and with it the socket; returns what the clean-up needs.
+    pub(crate) fn into_parts(self) -> (Connection, Arc<HubInner>) {
+        (self.conn.clone(), Arc::clone(&self.hub))
     }
 
     /// Takes no more sends and ends direct writes.
@@ -178,6 +200,13 @@ where
         if can_park {
             let mut queue = self.conn.lock_queue();
             queue.parked = queue.items.is_empty() && queue.writer.is_some();
+            // Broadcasts go straight into the socket of a parked driver, so the queue only
+            // carries the service's own sends (a greeting, replies): an idle connection gives
+            // its buffer back rather than keep it for good. (Connections without direct writes
+            // get every broadcast through the queue and keep theirs.)
+            if queue.parked && queue.items.capacity() > 0 {
+                queue.items = VecDeque::new();
+            }
             self.parked = queue.parked;
         }
     }
@@ -193,7 +222,10 @@ where
             if self.conn.shared.hangup.load(Ordering::Acquire) {
                 self.record(abnormal("hung up"));
                 self.finished = true;
-                self.pending.clear();
+                self.next = None;
+                if let Some(extra) = &mut self.extra {
+                    extra.queued.clear();
+                }
                 // A running handler is dropped with the socket.
                 return Poll::Ready(());
             }
@@ -218,14 +250,15 @@ where
                 }
             }
             if self.handler.is_none() {
-                if let Some(event) = self.pending.pop_front() {
+                if let Some(event) = self.pop_event() {
                     let conn = self.conn.clone();
-                    self.handler = Some(Arc::clone(&self.service).dispatch(conn, event));
+                    let service = Arc::clone(&self.conn.shared.route.service);
+                    self.handler = Some(service.dispatch(conn, event));
                     continue;
                 }
             }
             // Read while nothing waits for the handler (so at most one message is read ahead).
-            if !self.finished && self.pending.is_empty() {
+            if !self.finished && !self.has_events() {
                 match self.ws.poll_recv(cx) {
                     Poll::Ready(Some(Ok(msg))) => {
                         self.received(msg);
@@ -242,7 +275,7 @@ where
                     Poll::Pending => {}
                 }
             }
-            if self.finished && self.handler.is_none() && self.pending.is_empty() {
+            if self.finished && self.handler.is_none() && !self.has_events() {
                 return Poll::Ready(());
             }
             if !self.finished && self.poll_timers(cx) {
@@ -280,7 +313,7 @@ where
             // Counted once per batch: the counters are shared by every connection's task.
             self.hub.metrics.sent(sent.0, sent.1);
             if freed > 0 {
-                self.conn.shared.room.notify_waiters();
+                self.conn.shared.changed.notify_waiters();
             }
             if self.ws.buffered() == 0 {
                 return Ok(());
@@ -317,12 +350,13 @@ where
             }
             Outgoing::Ping(payload, waiter) => {
                 if let Some(waiter) = waiter {
-                    self.pings.push((payload.clone(), Instant::now(), waiter));
+                    let extra = self.extra.get_or_insert_with(Box::default);
+                    extra.pings.push((payload.clone(), Instant::now(), waiter));
                 }
                 self.ws.queue(Message::Ping(payload)).map(|()| None)
             }
             Outgoing::Close(frame) => {
-                self.our_close = Some((frame.code, frame.reason.as_str().to_owned()));
+                self.our_close = Some((frame.code, frame.reason.as_str().into()));
                 self.ws
                     .start_close(frame.code, frame.reason.as_str())
                     .map(|()| None)
@@ -336,28 +370,32 @@ where
 
     /// Handles a message from the peer.
     fn received(&mut self, msg: Message) {
-        if let Some(idle) = &mut self.idle {
-            idle.sleep.as_mut().reset(Instant::now() + idle.timeout);
+        let timeout = self.conn.shared.route.options.idle_timeout;
+        if let (Some(idle), Some(timeout)) = (
+            self.extra.as_mut().and_then(|extra| extra.idle.as_mut()),
+            timeout,
+        ) {
+            idle.as_mut().reset(Instant::now() + timeout);
         }
         match msg {
             Message::Text(text) => {
                 self.hub.metrics.received(text.len());
-                self.pending.push_back(Event::Text(text));
+                self.push_event(Event::Text(text));
             }
             Message::Binary(data) => {
                 self.hub.metrics.received(data.len());
-                self.pending.push_back(Event::Binary(data));
+                self.push_event(Event::Binary(data));
             }
-            Message::Ping(payload) => self.pending.push_back(Event::Ping(payload)),
+            Message::Ping(payload) => self.push_event(Event::Ping(payload)),
             Message::Pong(payload) => {
                 self.pong(&payload);
-                self.pending.push_back(Event::Pong(payload));
+                self.push_event(Event::Pong(payload));
             }
             Message::Close(frame) => {
                 if frame.is_none() {
                     self.record(Outcome {
                         code: CloseCode::NO_STATUS,
-                        reason: String::new(),
+                        reason: "".into(),
                         clean: true,
                     });
                 }
@@ -370,15 +408,46 @@ where
 
     /// Matches a pong to the heartbeat and to waiting pings.
     fn pong(&mut self, payload: &Bytes) {
-        if let Some(heart) = &mut self.heart {
-            if heart.awaiting.as_ref().is_some_and(|(p, _)| p == payload) {
+        let Some(extra) = &mut self.extra else {
+            return;
+        };
+        if let Some(heart) = &mut extra.heart {
+            if heart.awaiting.is_some() && payload[..] == heart.counter.to_be_bytes() {
                 heart.awaiting = None;
             }
         }
-        if let Some(i) = self.pings.iter().position(|(p, _, _)| p == payload) {
-            let (_, sent, waiter) = self.pings.swap_remove(i);
+        if let Some(i) = extra.pings.iter().position(|(p, _, _)| p == payload) {
+            let (_, sent, waiter) = extra.pings.swap_remove(i);
             let _ = waiter.send(sent.elapsed());
         }
+    }
+
+    /// Queues an event for the handler, behind those already waiting.
+    fn push_event(&mut self, event: Event) {
+        match &mut self.extra {
+            Some(extra) if !extra.queued.is_empty() => extra.queued.push_back(event),
+            _ if self.next.is_none() => self.next = Some(event),
+            extra => extra
+                .get_or_insert_with(Box::default)
+                .queued
+                .push_back(event),
+        }
+    }
+
+    /// The first event waiting for the handler. (`next` is only filled while nothing is
+    /// queued behind it, so it always comes first.)
+    fn pop_event(&mut self) -> Option<Event> {
+        self.next
+            .take()
+            .or_else(|| self.extra.as_mut()?.queued.pop_front())
+    }
+
+    fn has_events(&self) -> bool {
+        self.next.is_some()
+            || self
+                .extra
+                .as_ref()
+                .is_some_and(|extra| !extra.queued.is_empty())
     }
 
     /// Records a failure of the socket and queues `on_error`.
@@ -386,7 +455,7 @@ where
         let outcome = match &err {
             wskit::Error::Protocol(e) => Outcome {
                 code: e.close_code(),
-                reason: e.to_string(),
+                reason: e.to_string().into(),
                 clean: false,
             },
             other => abnormal(&other.to_string()),
@@ -401,7 +470,7 @@ where
         ) {
             self.finished = true;
         }
-        self.pending.push_back(Event::Error(err));
+        self.push_event(Event::Error(err));
     }
 
     fn record(&mut self, outcome: Outcome) {
@@ -412,40 +481,69 @@ where
 
     /// Polls the heartbeat and idle timers; true when one fired.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
-        if let Some(heart) = &mut self.heart {
-            if let Some((_, deadline)) = &mut heart.awaiting {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    tracing::debug!(id = %self.conn.id(), "no pong within the heartbeat timeout");
-                    self.record(abnormal("heartbeat timeout: no pong from the peer"));
-                    self.conn.hangup();
-                    return true;
-                }
+        let options = &self.conn.shared.route.options;
+        let Some(timer) = self
+            .extra
+            .as_mut()
+            .and_then(|extra| extra.poll_timers(cx, options))
+        else {
+            return false;
+        };
+        match timer {
+            Timer::PongOverdue => {
+                tracing::debug!(id = %self.conn.id(), "no pong within the heartbeat timeout");
+                self.record(abnormal("heartbeat timeout: no pong from the peer"));
+                self.conn.hangup();
             }
-            if heart.next_ping.as_mut().poll(cx).is_ready() {
-                let now = Instant::now();
-                heart.next_ping.as_mut().reset(now + heart.interval);
-                if heart.awaiting.is_none() {
-                    heart.counter += 1;
-                    let payload = Bytes::copy_from_slice(&heart.counter.to_be_bytes());
-                    let deadline = Box::pin(tokio::time::sleep_until(now + heart.timeout));
-                    heart.awaiting = Some((payload.clone(), deadline));
+            Timer::Ping(payload) => {
+                if let Some(payload) = payload {
                     if let Err(err) = self.ws.queue(Message::Ping(payload)) {
                         tracing::debug!(id = %self.conn.id(), %err, "heartbeat ping not sent");
                     }
                 }
-                return true;
+            }
+            Timer::Idle => {
+                if !self.conn.is_open() {
+                    return false;
+                }
+                self.push_event(Event::Idle);
             }
         }
-        if let Some(idle) = &mut self.idle {
-            if idle.sleep.as_mut().poll(cx).is_ready() {
-                idle.sleep.as_mut().reset(Instant::now() + idle.timeout);
-                if self.conn.is_open() {
-                    self.pending.push_back(Event::Idle);
-                    return true;
+        true
+    }
+}
+
+// ===== impl Extra =====
+
+impl Extra {
+    /// Polls the heartbeat and idle timers (set up from `options`): the first that fired, if
+    /// any.
+    fn poll_timers(&mut self, cx: &mut Context<'_>, options: &ServiceOptions) -> Option<Timer> {
+        if let (Some(heart), Some((interval, timeout))) = (&mut self.heart, options.heartbeat) {
+            if let Some(deadline) = &mut heart.awaiting {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Some(Timer::PongOverdue);
                 }
             }
+            if heart.next_ping.as_mut().poll(cx).is_ready() {
+                let now = Instant::now();
+                heart.next_ping.as_mut().reset(now + interval);
+                if heart.awaiting.is_some() {
+                    return Some(Timer::Ping(None));
+                }
+                heart.counter += 1;
+                heart.awaiting = Some(Box::pin(tokio::time::sleep_until(now + timeout)));
+                let payload = Bytes::copy_from_slice(&heart.counter.to_be_bytes());
+                return Some(Timer::Ping(Some(payload)));
+            }
         }
-        false
+        if let (Some(idle), Some(timeout)) = (&mut self.idle, options.idle_timeout) {
+            if idle.as_mut().poll(cx).is_ready() {
+                idle.as_mut().reset(Instant::now() + timeout);
+                return Some(Timer::Idle);
+            }
+        }
+        None
     }
 }
 
@@ -463,7 +561,7 @@ impl<S> Drop for Driver<S> {
 fn abnormal(reason: &str) -> Outcome {
     Outcome {
         code: CloseCode::ABNORMAL,
-        reason: reason.to_owned(),
+        reason: reason.into(),
         clean: false,
     }
 }

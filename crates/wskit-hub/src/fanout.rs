@@ -129,7 +129,8 @@ impl Tally {
                 self.delivery.delivered += 1;
                 if written {
                     self.direct += 1;
-                    self.hub.get_or_insert_with(|| conn.shared.hub.clone());
+                    self.hub
+                        .get_or_insert_with(|| conn.shared.route.hub.clone());
                 }
             }
             Err(_) => self.delivery.dropped += 1,

@@ -90,6 +90,7 @@ mod options;
 mod registry;
 mod request;
 mod service;
+mod task;
 #[cfg(target_os = "linux")]
 mod uring;
 

@@ -1,13 +1,22 @@
 //! The connection registry: every open connection, the connections of each service, names
 //! and groups. One lock guards it all; no `.await` happens while it is held.
 //!
-//! Each entry remembers its names and groups, so that when a connection ends, however it ends,
-//! removing it removes it from everywhere in time proportional to its own memberships.
+//! The names and groups of each connection are remembered, so that when a connection ends,
+//! however it ends, removing it removes it from everywhere in time proportional to its own
+//! memberships.
+//!
+//! Every open connection has a slot in the table of all connections and in its service's,
+//! so these are sets of handles found by the id inside them ([`ById`]): a pointer per slot,
+//! not an id beside a handle beside its memberships (72 bytes a slot before; hash tables keep
+//! an eighth or more of their slots free, and double when full). Memberships have a table of
+//! their own, with the connections that have any.
 //!
 //! With a [`Broker`] set, each change is reported to it under the lock, so that the broker
 //! sees them in the order they happened.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use wskit::Message;
@@ -16,23 +25,31 @@ use crate::broker::{Broker, Change, Target};
 use crate::connection::Connection;
 use crate::id::ConnectionId;
 
-/// The connections of a service or a group, by id: the handles themselves, so that a
-/// broadcast walks them without looking each id up again (a profile of `wskit serve`'s group
-/// fan-out had 5 % of the server's time in those lookups).
-pub(crate) type Members = HashMap<ConnectionId, Connection>;
+/// The connections of a service or a group: the handles themselves, so that a broadcast walks
+/// them without looking each id up again (a profile of `wskit serve`'s group fan-out had 5 % of
+/// the server's time in those lookups).
+pub(crate) type Members = HashSet<ById>;
+
+/// A connection's handle, hashed and compared by its id, and found by it (as a `&str`).
+#[derive(Clone)]
+pub(crate) struct ById(pub(crate) Connection);
 
 #[derive(Default)]
 pub(crate) struct Registry {
-    pub(crate) conns: HashMap<ConnectionId, Entry>,
+    /// Every open connection.
+    conns: Members,
     pub(crate) services: HashMap<Arc<str>, Members>,
     pub(crate) names: HashMap<String, ConnectionId>,
     pub(crate) groups: HashMap<String, Members>,
+    /// The names and groups of the connections that have any.
+    memberships: HashMap<ConnectionId, Memberships>,
     /// The bus to the other nodes, if any (see [`crate::broker`]).
     pub(crate) broker: Option<Arc<dyn Broker>>,
 }
 
-pub(crate) struct Entry {
-    pub(crate) conn: Connection,
+/// A connection's names and groups.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Memberships {
     pub(crate) names: Vec<String>,
     pub(crate) groups: Vec<String>,
 }
@@ -59,28 +76,23 @@ impl Registry {
             path: conn.path().to_owned(),
         });
         self.services
-            .entry(Arc::clone(&conn.shared.path))
+            .entry(Arc::clone(&conn.shared.route.path))
             .or_default()
-            .insert(id.clone(), conn.clone());
-        self.conns.insert(
-            id,
-            Entry {
-                conn,
-                names: Vec::new(),
-                groups: Vec::new(),
-            },
-        );
+            .insert(ById(conn.clone()));
+        self.conns.insert(ById(conn));
     }
 
     /// Removes a connection from everywhere.
-    pub(crate) fn remove(&mut self, id: &ConnectionId) -> Option<Entry> {
-        let entry = self.conns.remove(id)?;
-        if let Some(members) = self.services.get_mut(&entry.conn.shared.path) {
-            members.remove(id);
+    pub(crate) fn remove(&mut self, id: &ConnectionId) -> Option<Connection> {
+        let ById(conn) = self.conns.take(id.as_str())?;
+        let path = &conn.shared.route.path;
+        if let Some(members) = self.services.get_mut(path) {
+            members.remove(id.as_str());
             if members.is_empty() {
-                self.services.remove(&entry.conn.shared.path);
+                self.services.remove(path);
             }
         }
+        let entry = self.memberships.remove(id).unwrap_or_default();
         for name in &entry.names {
             if self.names.get(name) == Some(id) {
                 self.names.remove(name);
@@ -95,16 +107,37 @@ impl Registry {
         }
         self.changed(|| Change::Closed {
             id: id.clone(),
-            path: entry.conn.path().to_owned(),
+            path: conn.path().to_owned(),
         });
-        Some(entry)
+        Some(conn)
+    }
+
+    /// The connection with this id.
+    pub(crate) fn get(&self, id: &str) -> Option<&Connection> {
+        self.conns.get(id).map(|member| &member.0)
+    }
+
+    /// Every open connection.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Connection> {
+        self.conns.iter().map(|member| &member.0)
+    }
+
+    /// How many connections are open.
+    pub(crate) fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The names and groups of the connection with this id (none if it is not open).
+    pub(crate) fn memberships(&self, id: &ConnectionId) -> Memberships {
+        self.memberships.get(id).cloned().unwrap_or_default()
     }
 
     /// Stores `id` under `name`, replacing the connection stored there before.
     pub(crate) fn store(&mut self, name: &str, id: &ConnectionId) -> bool {
-        let Some(entry) = self.conns.get_mut(id) else {
+        if !self.conns.contains(id.as_str()) {
             return false;
-        };
+        }
+        let entry = self.memberships.entry(id.clone()).or_default();
         if !entry.names.iter().any(|n| n == name) {
             entry.names.push(name.to_owned());
         }
@@ -114,21 +147,27 @@ impl Registry {
         });
         if let Some(previous) = self.names.insert(name.to_owned(), id.clone()) {
             if &previous != id {
-                if let Some(prev) = self.conns.get_mut(&previous) {
-                    prev.names.retain(|n| n != name);
-                }
+                self.forget(&previous, |entry| entry.names.retain(|n| n != name));
             }
         }
         true
+    }
+
+    /// Updates the memberships of `id`, dropping its entry once it has none.
+    fn forget(&mut self, id: &ConnectionId, update: impl FnOnce(&mut Memberships)) {
+        if let Some(entry) = self.memberships.get_mut(id) {
+            update(entry);
+            if entry.names.is_empty() && entry.groups.is_empty() {
+                self.memberships.remove(id);
+            }
+        }
     }
 
     pub(crate) fn remove_name(&mut self, name: &str) -> bool {
         let Some(id) = self.names.remove(name) else {
             return false;
         };
-        if let Some(entry) = self.conns.get_mut(&id) {
-            entry.names.retain(|n| n != name);
-        }
+        self.forget(&id, |entry| entry.names.retain(|n| n != name));
         self.changed(|| Change::Unnamed {
             name: name.to_owned(),
             id,
@@ -136,17 +175,25 @@ impl Registry {
         true
     }
 
+    #[allow(
+        clippy::mutable_key_type,
+        reason = "a `ById` hashes its connection's id, which never changes"
+    )]
     pub(crate) fn join(&mut self, group: &str, id: &ConnectionId) -> bool {
-        let Some(entry) = self.conns.get_mut(id) else {
+        let Some(member) = self.conns.get(id.as_str()) else {
             return false;
         };
-        let added = self
-            .groups
-            .entry(group.to_owned())
-            .or_default()
-            .insert(id.clone(), entry.conn.clone())
-            .is_none();
+        let added = match self.groups.get_mut(group) {
+            Some(members) => members.insert(member.clone()),
+            None => {
+                let mut members = Members::default();
+                members.insert(member.clone());
+                self.groups.insert(group.to_owned(), members);
+                true
+            }
+        };
         if added {
+            let entry = self.memberships.entry(id.clone()).or_default();
             entry.groups.push(group.to_owned());
             self.changed(|| Change::Joined {
                 group: group.to_owned(),
@@ -157,9 +204,7 @@ impl Registry {
     }
 
     pub(crate) fn leave(&mut self, group: &str, id: &ConnectionId) -> bool {
-        if let Some(entry) = self.conns.get_mut(id) {
-            entry.groups.retain(|g| g != group);
-        }
+        self.forget(id, |entry| entry.groups.retain(|g| g != group));
         self.leave_group(group, id)
     }
 
@@ -167,7 +212,7 @@ impl Registry {
         let Some(members) = self.groups.get_mut(group) else {
             return false;
         };
-        let removed = members.remove(id).is_some();
+        let removed = members.remove(id.as_str());
         if members.is_empty() {
             self.groups.remove(group);
         }
@@ -181,12 +226,15 @@ impl Registry {
     }
 
     /// Removes a whole group; its connections stay open. Returns how many were in it.
+    #[allow(
+        clippy::mutable_key_type,
+        reason = "a `ById` hashes its connection's id, which never changes"
+    )]
     pub(crate) fn remove_group(&mut self, group: &str) -> Option<usize> {
         let members = self.groups.remove(group)?;
-        for id in members.keys() {
-            if let Some(entry) = self.conns.get_mut(id) {
-                entry.groups.retain(|g| g != group);
-            }
+        for member in &members {
+            let id = member.0.id();
+            self.forget(id, |entry| entry.groups.retain(|g| g != group));
             self.changed(|| Change::Left {
                 group: group.to_owned(),
                 id: id.clone(),
@@ -200,19 +248,57 @@ impl Registry {
         self.services
             .get(path)
             .into_iter()
-            .flat_map(Members::values)
+            .flatten()
+            .map(|member| &member.0)
     }
 
     /// The connections in `group`.
     pub(crate) fn group(&self, group: &str) -> impl Iterator<Item = &Connection> {
-        self.groups.get(group).into_iter().flat_map(Members::values)
+        self.groups
+            .get(group)
+            .into_iter()
+            .flatten()
+            .map(|member| &member.0)
     }
 
     /// Finds a connection by id, or else by name.
     pub(crate) fn find(&self, id_or_name: &str) -> Option<&Connection> {
-        self.conns
-            .get(id_or_name)
-            .or_else(|| self.conns.get(self.names.get(id_or_name)?))
-            .map(|entry| &entry.conn)
+        self.get(id_or_name)
+            .or_else(|| self.get(self.names.get(id_or_name)?.as_str()))
+    }
+}
+
+// ===== impl ById =====
+
+impl Hash for ById {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As the `&str` it is looked up by (`Borrow`'s contract).
+        self.0.id().as_str().hash(state);
+    }
+}
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id() == other.0.id()
+    }
+}
+
+impl Eq for ById {}
+
+impl Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        self.0.id().as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every open connection has a slot in two tables (all connections, its service's): one
+    /// pointer each (72 and 24 bytes before).
+    #[test]
+    fn a_connection_takes_a_pointer_per_table() {
+        assert_eq!(size_of::<ById>(), size_of::<usize>());
     }
 }

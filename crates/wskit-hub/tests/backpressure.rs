@@ -119,6 +119,20 @@ async fn wait_policy_makes_send_wait_until_the_client_reads() {
 }
 
 #[tokio::test]
+async fn a_send_waiting_for_room_fails_when_the_connection_ends() {
+    let (_hub, _raw, conn) = setup(Backpressure::Wait).await;
+    let (taken, _) = fill(&conn).await;
+    let sender = conn.clone();
+    let waiting = tokio::spawn(async move { sender.send(Message::Binary(payload(taken))).await });
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiting.is_finished(), "send waits while the queue is full");
+    conn.hangup();
+    assert_eq!(within(waiting).await.unwrap(), Err(SendError::Closed));
+}
+
+#[tokio::test]
 async fn a_slow_consumer_never_slows_the_others() {
     let hub = Hub::new();
     let options = ServiceOptions::default().max_queued_bytes(64 * 1024);

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use hdrhistogram::Histogram;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
@@ -23,11 +23,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::parse_duration;
 use super::progress::{Progress, per_cpu_second};
 use super::report::{BroadcastReport, Latency};
 use super::server::ServerProbe;
 use super::wire::{EchoParser, Target, masked, masked_frame, read_messages};
+use super::{Protocol, parse_duration};
 
 /// Options of `wskit bench broadcast`.
 #[derive(Debug, Args)]
@@ -56,15 +56,6 @@ pub(super) struct BroadcastArgs {
     /// Longest wait for a round's deliveries before the run fails as stuck.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     round_timeout: Duration,
-}
-
-/// How the server is asked to broadcast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Protocol {
-    /// Every data message a client sends goes to every client.
-    Raw,
-    /// `wskit serve`: join a group, publish to it.
-    Serve,
 }
 
 /// The group the clients join under `--protocol serve`.
@@ -195,10 +186,7 @@ pub(super) async fn run(args: BroadcastArgs) -> anyhow::Result<BroadcastReport> 
     Ok(BroadcastReport {
         scenario: "broadcast",
         url: args.url,
-        protocol: match args.protocol {
-            Protocol::Raw => "raw",
-            Protocol::Serve => "serve",
-        },
+        protocol: args.protocol.name(),
         connections: args.connections,
         size: args.size,
         warmup_seconds: args.warmup.as_secs_f64(),

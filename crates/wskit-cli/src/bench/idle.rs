@@ -8,6 +8,12 @@
 //! idle compressed connections; `--messages N` has each connection echo N messages first, so
 //! that the weight includes whatever the server keeps after a message (compression state, with
 //! context takeover).
+//!
+//! A connection counts as lost when the server has closed it by the end of the hold. Under
+//! `--protocol raw` (the default) an idle connection must also stay silent, so anything the
+//! server wrote counts as lost; under `--protocol serve` (`wskit serve`'s `/ws`, which greets
+//! each connection with a `welcome`), the server's data and control frames are read and
+//! dropped, and only a close frame, the end of the stream or a reset counts.
 
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -22,18 +28,22 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::deflate::{DeflateMode, compressed_frame, compressible_payload};
-use super::parse_duration;
 use super::progress::{Progress, wait_until};
 use super::report::IdleReport;
 use super::server::ServerProbe;
-use super::wire::{Target, masked_frame, read_messages};
+use super::wire::{Target, masked_frame, read_messages, skip_frames};
+use super::{Protocol, parse_duration};
 
 /// Options of `wskit bench idle`.
 #[derive(Debug, Args)]
 pub(super) struct IdleArgs {
-    /// The server to load (`ws://` only).
+    /// The server to load (`ws://` only; `ws://HOST:PORT/ws` for `wskit serve`).
     #[arg(long, default_value = "ws://127.0.0.1:9001/")]
     url: String,
+    /// What the server sends on its own: `raw`, nothing (anything it writes counts as a lost
+    /// connection); `serve`, `wskit serve`'s welcome (its messages are read and dropped).
+    #[arg(long, value_enum, default_value_t = Protocol::Raw)]
+    protocol: Protocol,
     /// Connections to open and hold (raise `ulimit -n` above this, for both processes).
     #[arg(long, short = 'c', default_value_t = 10_000)]
     connections: usize,
@@ -63,6 +73,10 @@ pub(super) struct IdleArgs {
 pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
     ensure!(args.connections > 0, "--connections must be at least 1");
     ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    ensure!(
+        args.messages == 0 || args.protocol == Protocol::Raw,
+        "--messages needs an echo server (--protocol raw)"
+    );
     let probe = args.server_pid.map(ServerProbe::new).transpose()?;
     let mut target = Target::resolve(&args.url).await?;
     if let Some(mode) = args.deflate {
@@ -116,12 +130,12 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
                         .await
                         .with_context(|| format!("echoes on connection {index}"))?;
                 }
-                streams.push(upgraded.stream);
+                streams.push((upgraded.stream, upgraded.leftover));
                 opened.fetch_add(1, Ordering::Relaxed);
             }
         });
     }
-    let mut streams: Vec<TcpStream> = Vec::with_capacity(args.connections);
+    let mut streams: Vec<(TcpStream, Vec<u8>)> = Vec::with_capacity(args.connections);
     loop {
         tokio::select! {
             joined = openers.join_next() => match joined {
@@ -142,10 +156,18 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
 
     wait_until(Instant::now() + args.hold, None).await;
     let rss_after = probe.as_ref().map(ServerProbe::rss_bytes).transpose()?;
-    let connections_lost = streams.iter().filter(|stream| is_closed(stream)).count();
+    let connections_lost = streams
+        .iter_mut()
+        .map(|(stream, leftover)| match args.protocol {
+            Protocol::Raw => !leftover.is_empty() || is_closed(stream),
+            Protocol::Serve => is_lost(stream, leftover),
+        })
+        .filter(|&lost| lost)
+        .count();
     Ok(IdleReport {
         scenario: "idle",
         url: args.url,
+        protocol: args.protocol.name(),
         connections: args.connections,
         open_seconds,
         hold_seconds: args.hold.as_secs_f64(),
@@ -165,4 +187,25 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
 fn is_closed(stream: &TcpStream) -> bool {
     let mut byte = [0; 1];
     !matches!(stream.try_read(&mut byte), Err(err) if err.kind() == ErrorKind::WouldBlock)
+}
+
+/// Whether the server has closed a connection, reading and dropping the frames it sent
+/// (`buf` holds bytes read before; a partial frame at the end is left there).
+fn is_lost(stream: &TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0; 4096];
+    loop {
+        match skip_frames(buf) {
+            Ok(Some(consumed)) => {
+                buf.drain(..consumed);
+            }
+            // A close frame, or one that is not the server's to send.
+            Ok(None) | Err(_) => return true,
+        }
+        match stream.try_read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(read) => buf.extend_from_slice(&chunk[..read]),
+            Err(err) if err.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
 }

@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 mod broadcast;
 mod connect;
@@ -73,6 +73,27 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Connect(connect_args) => runtime
             .block_on(connect::run(connect_args))?
             .print(args.json),
+    }
+}
+
+/// What the server under test speaks on top of WebSocket (`--protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    /// Nothing: a plain echo or broadcast server (the servers in `perf/`, `wskit echo`). For
+    /// broadcast, every data message a client sends goes to every client.
+    Raw,
+    /// `wskit serve`'s JSON protocol on `/ws` (docs/protocol.md): the server greets each
+    /// connection with a `welcome`; broadcast joins a group and publishes to it.
+    Serve,
+}
+
+impl Protocol {
+    /// The name in reports (as on the command line).
+    fn name(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Serve => "serve",
+        }
     }
 }
 

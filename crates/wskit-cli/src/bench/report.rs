@@ -159,6 +159,8 @@ pub(super) struct BroadcastReport {
 pub(super) struct IdleReport {
     pub(super) scenario: &'static str,
     pub(super) url: String,
+    /// `--protocol`: `raw` or `serve`.
+    pub(super) protocol: &'static str,
     pub(super) connections: usize,
     /// Time to open and upgrade them all.
     pub(super) open_seconds: f64,
@@ -245,8 +247,9 @@ impl IdleReport {
         emit(self, json, |out| {
             writeln!(
                 out,
-                "idle {}: {} connections{} opened in {:.2} s, held {:.2} s, {} lost",
+                "idle {} ({}): {} connections{} opened in {:.2} s, held {:.2} s, {} lost",
                 self.url,
+                self.protocol,
                 self.connections,
                 match self.deflate {
                     Some(mode) => format!(

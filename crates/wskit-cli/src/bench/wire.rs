@@ -188,6 +188,32 @@ pub(super) async fn read_messages(
     Ok(messages)
 }
 
+/// Skips the complete frames at the start of `buf`, data and control alike, whatever their
+/// payload (`wskit bench idle --protocol serve` drops the server's welcome this way). Returns
+/// the number of bytes they take, or `None` at a close frame (which is not skipped).
+///
+/// # Errors
+/// A masked frame (RFC 6455 §5.1: a server never masks), or a header that does not parse.
+pub(super) fn skip_frames(buf: &[u8]) -> anyhow::Result<Option<usize>> {
+    let mut pos = 0;
+    while let Some((header, header_len)) = FrameHeader::parse(&buf[pos..])? {
+        ensure!(header.mask.is_none(), "the server sent a masked frame");
+        if header.opcode == 0x8 {
+            return Ok(None);
+        }
+        // Past the end of `buf` (or of usize): the frame is not complete yet.
+        let end = usize::try_from(header.payload_len)
+            .ok()
+            .and_then(|len| (pos + header_len).checked_add(len))
+            .filter(|&end| end <= buf.len());
+        match end {
+            Some(end) => pos = end,
+            None => break,
+        }
+    }
+    Ok(Some(pos))
+}
+
 /// Counts the complete messages in the server's byte stream, skipping payloads where they lie.
 /// [`EchoParser::new`] checks each message's length; [`EchoParser::any_length`] does not;
 /// [`EchoParser::compressed`] checks that every message is compressed and keeps the first one's
@@ -402,6 +428,26 @@ mod tests {
         }
         assert_eq!(messages, 2);
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn skip_frames_skips_whole_frames_and_stops_at_a_close() {
+        let welcome = server_frame(0x1, true, br#"{"type":"welcome","id":"1"}"#);
+        let mut stream = welcome.clone();
+        stream.extend(server_frame(0x9, true, b"ping"));
+        assert_eq!(skip_frames(&stream).unwrap(), Some(stream.len()));
+        // A partial frame is left for later, at any cut.
+        for cut in 0..welcome.len() {
+            assert_eq!(
+                skip_frames(&welcome[..cut]).unwrap(),
+                Some(0),
+                "cut at {cut}"
+            );
+        }
+        let mut closed = welcome;
+        closed.extend(server_frame(0x8, true, &[0x03, 0xe9]));
+        assert_eq!(skip_frames(&closed).unwrap(), None);
+        assert!(skip_frames(&masked_frame(true, 3)).is_err());
     }
 
     #[test]

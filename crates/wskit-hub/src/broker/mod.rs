@@ -716,14 +716,17 @@ fn truncate(text: &str, max: usize) -> &str {
 fn snapshot(registry: &Registry) -> Snapshot {
     Snapshot {
         connections: registry
-            .conns
-            .iter()
-            .map(|(id, entry)| (id.clone(), entry.conn.path().to_owned()))
+            .all()
+            .map(|conn| (conn.id().clone(), conn.path().to_owned()))
             .collect(),
         groups: registry
             .groups
             .iter()
-            .flat_map(|(group, ids)| ids.keys().map(move |id| (group.clone(), id.clone())))
+            .flat_map(|(group, members)| {
+                members
+                    .iter()
+                    .map(move |member| (group.clone(), member.0.id().clone()))
+            })
             .collect(),
         names: registry
             .names
@@ -755,17 +758,17 @@ impl Node {
         if let Target::Connection(id) = target {
             let mut delivery = Delivery::default();
             if let Message::Close(frame) = msg {
-                if let Some(entry) = registry.conns.get(id.as_str()) {
+                if let Some(conn) = registry.get(id.as_str()) {
                     match frame {
-                        Some(frame) => entry.conn.close(frame.code, frame.reason.as_str()),
-                        None => entry.conn.close(CloseCode::NORMAL, ""),
+                        Some(frame) => conn.close(frame.code, frame.reason.as_str()),
+                        None => conn.close(CloseCode::NORMAL, ""),
                     }
                     delivery.delivered = 1;
                 }
                 return delivery;
             }
-            match registry.conns.get(id.as_str()) {
-                Some(entry) if entry.conn.try_send(msg.clone()).is_ok() => delivery.delivered = 1,
+            match registry.get(id.as_str()) {
+                Some(conn) if conn.try_send(msg.clone()).is_ok() => delivery.delivered = 1,
                 Some(_) => delivery.dropped = 1,
                 None => {}
             }
@@ -777,11 +780,7 @@ impl Node {
         let io_uring = inner.options.io_uring;
         match target {
             Target::Service(path) => fan_out(registry.service(path), &encoded, io_uring),
-            Target::All => fan_out(
-                registry.conns.values().map(|entry| &entry.conn),
-                &encoded,
-                io_uring,
-            ),
+            Target::All => fan_out(registry.all(), &encoded, io_uring),
             Target::Group(group) => fan_out(registry.group(group), &encoded, io_uring),
             Target::Connection(_) => Delivery::default(),
         }

@@ -34,6 +34,8 @@ use std::net::SocketAddr;
 use ::axum::body::Body;
 use ::axum::extract::{ConnectInfo, FromRequestParts};
 use ::axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
+use futures_util::future::Either;
 use http::request::Parts;
 use http::{HeaderMap, Uri};
 use hyper::upgrade::OnUpgrade;
@@ -263,12 +265,16 @@ impl WebSocketUpgrade {
         };
         let config = self.server.connection_config().clone();
         let pending = PendingUpgrade::new(self.on_upgrade, config, accepted);
-        tokio::spawn(async move {
-            match pending.await {
-                Ok(ws) => callback(ws).await,
-                Err(err) => tracing::debug!(%err, "WebSocket upgrade failed"),
+        // A combinator rather than an `async` block: the task holds the pending upgrade, then
+        // the callback's future in its place (an `async` block would keep room for both, and
+        // the callback, for the connection's whole life).
+        tokio::spawn(pending.then(|upgraded| match upgraded {
+            Ok(ws) => Either::Left(callback(ws)),
+            Err(err) => {
+                tracing::debug!(%err, "WebSocket upgrade failed");
+                Either::Right(std::future::ready(()))
             }
-        });
+        }));
         response
     }
 }
