@@ -2,7 +2,7 @@
 //! the sockets of those whose drivers are idle (`direct.rs`), queued for the others.
 //!
 //! With io_uring (Linux, [`HubOptions::io_uring`](crate::HubOptions::io_uring), on by
-//! default) the direct writes of up to 256 connections go to the kernel together, in one
+//! default) the direct writes of up to 1,024 connections go to the kernel together, in one
 //! system call (`uring.rs`). To write a batch, the fan-out holds the queue locks of all its
 //! connections at once; it only ever *tries* to take a lock while it holds others, and a
 //! connection whose lock is taken (its driver is writing, or another fan-out holds it) gets
@@ -18,7 +18,7 @@ use crate::error::SendError;
 use crate::hub::{Delivery, HubInner};
 
 /// Connections written in one batch at most (the ring's size, `uring.rs`).
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 
 /// Sends `encoded` to each of `conns` without waiting; `io_uring` batches the direct writes.
 pub(crate) fn fan_out<'a>(

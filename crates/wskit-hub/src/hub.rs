@@ -157,8 +157,8 @@ impl HubOptions {
     /// system call, where the kernel allows it (Linux; each thread falls back to one `send`
     /// per socket where io_uring is refused). Default: true. With false, every direct write is
     /// its own `send`. Either way a connection gets the same bytes in the same order; only the
-    /// number of system calls differs (about 1.2× deliveries per server CPU-second at 1,000
-    /// receivers, docs/performance.md).
+    /// number of system calls differs (about 1.15× deliveries per server CPU-second at 1,000
+    /// receivers, level at 100: docs/performance.md).
     ///
     /// # Example
     /// ```

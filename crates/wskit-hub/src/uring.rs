@@ -1,20 +1,25 @@
 //! A broadcast's direct writes submitted together: one `io_uring_enter` for a batch of
 //! sockets instead of one `send` system call each (Linux).
 //!
-//! The fan-out (`direct.rs`) writes a shared frame into every idle connection's socket. Each
-//! of those writes is a `send` system call, and at 1,000 receivers the entries and exits add
-//! up: `perf/`'s floor servers measured a bare io_uring fan-out at about 1.2× a bare epoll one
-//! in deliveries per server CPU-second (docs/performance.md). Here the same writes go to the
-//! kernel as a batch of `IORING_OP_SEND` entries on a per-thread ring, flagged
-//! `MSG_DONTWAIT`: each is tried once, inline, during the submission, and a socket that
-//! cannot take the frame completes at once with `EAGAIN` rather than waiting (io_uring then
-//! never arms a poll or hands the send to a worker). So when `submit_and_wait` returns, every
-//! send of the batch has completed, exactly as if each had been a non-blocking `send`.
+//! The fan-out (`fanout.rs`, `direct.rs`) writes a shared frame into every idle connection's
+//! socket. Each of those writes is a `send` system call; here they go to the kernel as a batch
+//! of `IORING_OP_SEND` entries on a per-thread ring, flagged `MSG_DONTWAIT`: each is tried
+//! once, inline, during the submission, and a socket that cannot take the frame completes at
+//! once with `EAGAIN` rather than waiting (io_uring then never arms a poll or hands the send to
+//! a worker). So when `submit_and_wait` returns, every send of the batch has completed, exactly
+//! as if each had been a non-blocking `send`.
 //!
-//! Chosen at run time: a thread's first batch creates its ring, and where the kernel refuses
-//! io_uring (too old, `kernel.io_uring_disabled`, a seccomp filter) that thread sends one
-//! socket at a time, as without it. [`HubOptions::io_uring`](crate::HubOptions::io_uring)
-//! turns it off.
+//! What it is worth, measured with `wskit echo --broadcast` and `--no-io-uring` in one run
+//! (docs/performance.md): at 1,000 receivers about 1.15× the deliveries per server CPU-second,
+//! level at 100. Two settings matter, each about 10 % there: the ring runs its completion work
+//! only when this thread asks for completions (`DEFER_TASKRUN`, with `SINGLE_ISSUER`: the ring
+//! is this thread's alone), and a batch holds 1,024 sends, so that a broadcast to 1,000 is one
+//! submission (at 256, four submissions cost the difference).
+//!
+//! Chosen at run time: a thread's first batch creates its ring (about 100 KiB of ring memory),
+//! and where the kernel refuses io_uring (too old, `kernel.io_uring_disabled`, a seccomp
+//! filter) that thread sends one socket at a time, as without it.
+//! [`HubOptions::io_uring`](crate::HubOptions::io_uring) turns it off.
 
 use std::cell::RefCell;
 use std::io;
@@ -23,7 +28,7 @@ use std::os::fd::RawFd;
 use io_uring::{IoUring, opcode, types};
 
 /// Sends per submission: the ring's size. Larger batches are sent in several submissions.
-const ENTRIES: u32 = 256;
+const ENTRIES: u32 = 1024;
 
 thread_local! {
     /// This thread's ring: `None` until its first batch, then `Some(None)` where io_uring is
@@ -74,11 +79,12 @@ pub(crate) unsafe fn send_all(
     })
 }
 
-/// A ring for this thread, or `None` where the kernel refuses one.
+/// A ring for this thread, or `None` where the kernel refuses one. Without `DEFER_TASKRUN`
+/// (before Linux 6.1) the ring is a plain one.
 fn new_ring() -> Option<IoUring> {
     let ring = IoUring::builder()
         .setup_single_issuer()
-        .setup_coop_taskrun()
+        .setup_defer_taskrun()
         .build(ENTRIES)
         .or_else(|_| IoUring::new(ENTRIES));
     match ring {
