@@ -7,10 +7,7 @@
 
 #[cfg(target_os = "linux")]
 fn main() {
-    if let Err(err) = ring::run() {
-        eprintln!("floor-uring-broadcast: {err}");
-        std::process::exit(1);
-    }
+    wskit_perf_peers::uring::main("floor-uring-broadcast", ring::run);
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -30,10 +27,6 @@ mod ring {
     use io_uring::{IoUring, cqueue, opcode, squeue, types};
     use wskit_perf_peers::{floor, uring};
 
-    /// The user data of the multishot accept; a connection's is its slot times two, plus one
-    /// for a send.
-    const ACCEPT: u64 = u64::MAX;
-
     /// One connection. `rbuf` grows only while no receive is in flight; the buffer being sent
     /// is the front of `queue`, which keeps it alive, and the slot is freed only when neither
     /// operation is in flight.
@@ -46,19 +39,15 @@ mod ring {
         /// one is sent.
         queue: VecDeque<Rc<[u8]>>,
         sent: usize,
-        recv_pending: bool,
-        send_pending: bool,
-        done: bool,
-        shut: bool,
+        ops: uring::InFlight,
     }
 
     pub(super) fn run() -> io::Result<()> {
         let listener = TcpListener::bind(wskit_perf_peers::listen_addr())?;
         let mut ring = uring::ring()?;
         println!("listening on ws://{}", listener.local_addr()?);
-        let mut conns: Vec<Option<Conn>> = Vec::new();
-        let mut free: Vec<usize> = Vec::new();
-        push(&mut ring, &accept(listener.as_raw_fd()))?;
+        let mut conns = uring::Slots::default();
+        push(&mut ring, &uring::accept(listener.as_raw_fd()))?;
         let mut completions = Vec::new();
         let mut frames = Vec::new();
         loop {
@@ -68,23 +57,20 @@ mod ring {
                     .map(|c| (c.user_data(), c.result(), c.flags())),
             );
             for (data, result, flags) in completions.drain(..) {
-                if data == ACCEPT {
+                if data == uring::ACCEPT {
                     if !cqueue::more(flags) {
-                        push(&mut ring, &accept(listener.as_raw_fd()))?;
+                        push(&mut ring, &uring::accept(listener.as_raw_fd()))?;
                     }
                     if result >= 0 {
-                        uring::set_nodelay(result);
-                        let slot = open(&mut conns, &mut free, result);
-                        let conn = conns[slot].as_mut().expect("just opened");
+                        let slot = conns.insert(Conn::new(result));
+                        let conn = conns.get(slot);
                         push(&mut ring, &receive(conn, slot))?;
                     }
                     continue;
                 }
-                let slot = (data >> 1) as usize;
-                let conn = conns[slot]
-                    .as_mut()
-                    .expect("a slot with an operation in flight");
-                if data & 1 == 1 {
+                let (slot, send) = uring::operation(data);
+                let conn = conns.get(slot);
+                if send {
                     on_sent(conn, result);
                     if let Some(op) = next_send(conn, slot) {
                         push(&mut ring, &op)?;
@@ -94,7 +80,7 @@ mod ring {
                     if let Some(op) = next_send(conn, slot) {
                         push(&mut ring, &op)?;
                     }
-                    if !conn.done {
+                    if !conn.ops.done {
                         push(&mut ring, &receive(conn, slot))?;
                     }
                     if !frames.is_empty() {
@@ -102,26 +88,24 @@ mod ring {
                         frames.clear();
                     }
                 }
-                let conn = conns[slot].as_mut().expect("still open");
-                if conn.done && conn.recv_pending && !conn.shut {
-                    uring::shutdown(conn.fd);
-                    conn.shut = true;
-                }
-                if conn.done && !conn.recv_pending && !conn.send_pending {
-                    uring::close(conn.fd);
-                    conns[slot] = None;
-                    free.push(slot);
+                let conn = conns.get(slot);
+                if conn.ops.settle(conn.fd) {
+                    conns.remove(slot);
                 }
             }
         }
     }
 
     /// Queues `frames` on every upgraded connection, and starts the sends of the idle ones.
-    fn fan_out(ring: &mut IoUring, conns: &mut [Option<Conn>], frames: Rc<[u8]>) -> io::Result<()> {
-        for (slot, conn) in conns.iter_mut().enumerate() {
-            let Some(conn) = conn.as_mut().filter(|c| c.upgraded && !c.done) else {
+    fn fan_out(
+        ring: &mut IoUring,
+        conns: &mut uring::Slots<Conn>,
+        frames: Rc<[u8]>,
+    ) -> io::Result<()> {
+        for (slot, conn) in conns.iter_mut() {
+            if !conn.upgraded || conn.ops.done {
                 continue;
-            };
+            }
             conn.queue.push_back(frames.clone());
             if let Some(op) = next_send(conn, slot) {
                 push(ring, &op)?;
@@ -137,31 +121,18 @@ mod ring {
         unsafe { uring::push(ring, entry) }
     }
 
-    fn accept(fd: RawFd) -> squeue::Entry {
-        opcode::AcceptMulti::new(types::Fd(fd))
-            .build()
-            .user_data(ACCEPT)
-    }
-
-    fn open(conns: &mut Vec<Option<Conn>>, free: &mut Vec<usize>, fd: RawFd) -> usize {
-        let conn = Conn {
-            fd,
-            rbuf: vec![0; 4096],
-            filled: 0,
-            upgraded: false,
-            queue: VecDeque::new(),
-            sent: 0,
-            recv_pending: false,
-            send_pending: false,
-            done: false,
-            shut: false,
-        };
-        if let Some(slot) = free.pop() {
-            conns[slot] = Some(conn);
-            slot
-        } else {
-            conns.push(Some(conn));
-            conns.len() - 1
+    impl Conn {
+        fn new(fd: RawFd) -> Self {
+            uring::set_nodelay(fd);
+            Self {
+                fd,
+                rbuf: vec![0; 4096],
+                filled: 0,
+                upgraded: false,
+                queue: VecDeque::new(),
+                sent: 0,
+                ops: uring::InFlight::default(),
+            }
         }
     }
 
@@ -169,19 +140,19 @@ mod ring {
         if conn.filled == conn.rbuf.len() {
             conn.rbuf.resize(conn.rbuf.len() * 2, 0);
         }
-        conn.recv_pending = true;
+        conn.ops.recv = true;
         let spare = &mut conn.rbuf[conn.filled..];
         opcode::Recv::new(types::Fd(conn.fd), spare.as_mut_ptr(), spare.len() as u32)
             .build()
-            .user_data((slot as u64) << 1)
+            .user_data(uring::user_data(slot, false))
     }
 
     /// Bytes arrived: the handshake's response goes on this connection's queue, the frames
     /// to broadcast into `frames`.
     fn on_received(conn: &mut Conn, result: i32, frames: &mut Vec<u8>) {
-        conn.recv_pending = false;
+        conn.ops.recv = false;
         let Ok(n @ 1..) = usize::try_from(result) else {
-            conn.done = true;
+            conn.ops.done = true;
             return;
         };
         conn.filled += n;
@@ -202,14 +173,14 @@ mod ring {
             // The echoed close frame is this connection's alone.
             conn.queue.push_back(Rc::from(&frames[close..]));
             frames.truncate(close);
-            conn.done = true;
+            conn.ops.done = true;
         }
     }
 
     fn on_sent(conn: &mut Conn, result: i32) {
-        conn.send_pending = false;
+        conn.ops.send = false;
         let Ok(n @ 1..) = usize::try_from(result) else {
-            conn.done = true;
+            conn.ops.done = true;
             conn.queue.clear();
             conn.sent = 0;
             return;
@@ -227,15 +198,15 @@ mod ring {
 
     /// The send to start now, when none is in flight: the rest of the front buffer.
     fn next_send(conn: &mut Conn, slot: usize) -> Option<squeue::Entry> {
-        if conn.send_pending {
+        if conn.ops.send {
             return None;
         }
         let rest = &conn.queue.front()?[conn.sent..];
-        conn.send_pending = true;
+        conn.ops.send = true;
         Some(
             opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), rest.len() as u32)
                 .build()
-                .user_data(((slot as u64) << 1) | 1),
+                .user_data(uring::user_data(slot, true)),
         )
     }
 }

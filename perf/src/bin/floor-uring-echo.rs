@@ -12,10 +12,7 @@
 
 #[cfg(target_os = "linux")]
 fn main() {
-    if let Err(err) = ring::run() {
-        eprintln!("floor-uring-echo: {err}");
-        std::process::exit(1);
-    }
+    wskit_perf_peers::uring::main("floor-uring-echo", ring::run);
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -34,10 +31,6 @@ mod ring {
     use io_uring::{IoUring, cqueue, opcode, squeue, types};
     use wskit_perf_peers::{floor, uring};
 
-    /// The user data of the multishot accept; a connection's is its slot times two, plus one
-    /// for a send.
-    const ACCEPT: u64 = u64::MAX;
-
     /// One connection. Its buffers stay where they are while the kernel holds a pointer into
     /// them: `rbuf` grows only when no receive is in flight, `sending` changes only when no
     /// send is, and the slot is freed only when neither is.
@@ -50,12 +43,7 @@ mod ring {
         out: Vec<u8>,
         sending: Vec<u8>,
         sent: usize,
-        recv_pending: bool,
-        send_pending: bool,
-        /// The peer closed, a close frame came, or an operation failed: no more receives.
-        done: bool,
-        /// `shutdown` was called to end an armed multishot receive.
-        shut: bool,
+        ops: uring::InFlight,
     }
 
     /// The provided buffers of `--multishot`: `COUNT` buffers of `SIZE` bytes, handed to the
@@ -142,9 +130,8 @@ mod ring {
             None
         };
         println!("listening on ws://{}", listener.local_addr()?);
-        let mut conns: Vec<Option<Conn>> = Vec::new();
-        let mut free: Vec<usize> = Vec::new();
-        push(&mut ring, &accept(listener.as_raw_fd()))?;
+        let mut conns = uring::Slots::default();
+        push(&mut ring, &uring::accept(listener.as_raw_fd()))?;
         let mut completions = Vec::new();
         loop {
             uring::wait(&ring)?;
@@ -153,45 +140,36 @@ mod ring {
                     .map(|c| (c.user_data(), c.result(), c.flags())),
             );
             for (data, result, flags) in completions.drain(..) {
-                if data == ACCEPT {
+                if data == uring::ACCEPT {
                     if !cqueue::more(flags) {
-                        push(&mut ring, &accept(listener.as_raw_fd()))?;
+                        push(&mut ring, &uring::accept(listener.as_raw_fd()))?;
                     }
                     if result >= 0 {
-                        let slot = open(&mut conns, &mut free, result, multishot);
-                        let conn = conns[slot].as_mut().expect("just opened");
+                        let slot = conns.insert(Conn::new(result, multishot));
+                        let conn = conns.get(slot);
                         push(&mut ring, &receive(conn, slot, multishot))?;
                     }
                     continue;
                 }
-                let slot = (data >> 1) as usize;
-                let conn = conns[slot]
-                    .as_mut()
-                    .expect("a slot with an operation in flight");
-                if data & 1 == 1 {
+                let (slot, send) = uring::operation(data);
+                let conn = conns.get(slot);
+                if send {
                     on_sent(conn, result);
                 } else if let Some(provided) = provided.as_mut() {
                     on_provided(conn, result, flags, provided);
                 } else {
-                    conn.recv_pending = false;
+                    conn.ops.recv = false;
                     on_received(conn, result, None);
                 }
                 if let Some(op) = next_send(conn, slot) {
                     push(&mut ring, &op)?;
                 }
-                let rearm = multishot || !conn.send_pending;
-                if !conn.done && !conn.recv_pending && rearm {
+                let rearm = multishot || !conn.ops.send;
+                if !conn.ops.done && !conn.ops.recv && rearm {
                     push(&mut ring, &receive(conn, slot, multishot))?;
                 }
-                if conn.done && conn.recv_pending && !conn.shut {
-                    // Ends the armed multishot receive with a last completion.
-                    uring::shutdown(conn.fd);
-                    conn.shut = true;
-                }
-                if conn.done && !conn.recv_pending && !conn.send_pending {
-                    uring::close(conn.fd);
-                    conns[slot] = None;
-                    free.push(slot);
+                if conn.ops.settle(conn.fd) {
+                    conns.remove(slot);
                 }
             }
         }
@@ -204,71 +182,52 @@ mod ring {
         unsafe { uring::push(ring, entry) }
     }
 
-    fn accept(fd: RawFd) -> squeue::Entry {
-        opcode::AcceptMulti::new(types::Fd(fd))
-            .build()
-            .user_data(ACCEPT)
-    }
-
-    fn open(
-        conns: &mut Vec<Option<Conn>>,
-        free: &mut Vec<usize>,
-        fd: RawFd,
-        multishot: bool,
-    ) -> usize {
-        uring::set_nodelay(fd);
-        let conn = Conn {
-            fd,
-            rbuf: if multishot {
-                Vec::new()
-            } else {
-                vec![0; 16 * 1024 + 64]
-            },
-            filled: 0,
-            upgraded: false,
-            out: Vec::new(),
-            sending: Vec::new(),
-            sent: 0,
-            recv_pending: false,
-            send_pending: false,
-            done: false,
-            shut: false,
-        };
-        if let Some(slot) = free.pop() {
-            conns[slot] = Some(conn);
-            slot
-        } else {
-            conns.push(Some(conn));
-            conns.len() - 1
+    impl Conn {
+        fn new(fd: RawFd, multishot: bool) -> Self {
+            uring::set_nodelay(fd);
+            Self {
+                fd,
+                rbuf: if multishot {
+                    Vec::new()
+                } else {
+                    vec![0; 16 * 1024 + 64]
+                },
+                filled: 0,
+                upgraded: false,
+                out: Vec::new(),
+                sending: Vec::new(),
+                sent: 0,
+                ops: uring::InFlight::default(),
+            }
         }
     }
 
     fn receive(conn: &mut Conn, slot: usize, multishot: bool) -> squeue::Entry {
         if multishot {
-            conn.recv_pending = true;
+            conn.ops.recv = true;
             return opcode::RecvMulti::new(types::Fd(conn.fd), Provided::GROUP)
                 .build()
-                .user_data((slot as u64) << 1);
+                .user_data(uring::user_data(slot, false));
         }
         if conn.filled == conn.rbuf.len() {
             conn.rbuf.resize(conn.rbuf.len() * 2, 0);
         }
-        conn.recv_pending = true;
+        conn.ops.recv = true;
         let spare = &mut conn.rbuf[conn.filled..];
         opcode::Recv::new(types::Fd(conn.fd), spare.as_mut_ptr(), spare.len() as u32)
             .build()
-            .user_data((slot as u64) << 1)
+            .user_data(uring::user_data(slot, false))
     }
 
     /// A multishot receive's completion: the bytes are in a provided buffer, which goes back to
     /// the kernel once its bytes are echoed or kept.
     fn on_provided(conn: &mut Conn, result: i32, flags: u32, provided: &mut Provided) {
-        conn.recv_pending = cqueue::more(flags);
+        conn.ops.recv = cqueue::more(flags);
         let Some(bid) = cqueue::buffer_select(flags) else {
             // No buffer: the receive ended (EOF, an error, or no buffer was free: ENOBUFS,
             // after which it is armed again).
             if result != -libc::ENOBUFS {
-                conn.done = true;
+                conn.ops.done = true;
             }
             return;
         };
@@ -280,14 +239,14 @@ mod ring {
     /// `result` bytes arrived: in `conn.rbuf` after what it held, or in `provided`.
     fn on_received(conn: &mut Conn, result: i32, provided: Option<&mut [u8]>) {
         let Ok(n @ 1..) = usize::try_from(result) else {
-            conn.done = true;
+            conn.ops.done = true;
             return;
         };
         if let Some(bytes) = provided {
             if conn.filled == 0 && conn.upgraded {
                 // The common case: whole frames in one buffer, echoed from it.
                 let echoed = floor::echo(bytes, &mut conn.out);
-                conn.done |= echoed.close.is_some();
+                conn.ops.done |= echoed.close.is_some();
                 keep(conn, &bytes[echoed.consumed..]);
                 return;
             }
@@ -308,7 +267,7 @@ mod ring {
         let consumed = start + echoed.consumed;
         conn.rbuf.copy_within(consumed..conn.filled, 0);
         conn.filled -= consumed;
-        conn.done |= echoed.close.is_some();
+        conn.ops.done |= echoed.close.is_some();
     }
 
     /// Appends `bytes` to what `conn.rbuf` holds.
@@ -321,11 +280,11 @@ mod ring {
     }
 
     fn on_sent(conn: &mut Conn, result: i32) {
-        conn.send_pending = false;
+        conn.ops.send = false;
         match usize::try_from(result) {
             Ok(n @ 1..) => conn.sent += n,
             _ => {
-                conn.done = true;
+                conn.ops.done = true;
                 conn.sending.clear();
                 conn.out.clear();
             }
@@ -338,7 +297,7 @@ mod ring {
 
     /// The send to start now: the rest of a partly sent buffer, or what was echoed since.
     fn next_send(conn: &mut Conn, slot: usize) -> Option<squeue::Entry> {
-        if conn.send_pending {
+        if conn.ops.send {
             return None;
         }
         if conn.sending.is_empty() {
@@ -348,11 +307,11 @@ mod ring {
         if rest.is_empty() {
             return None;
         }
-        conn.send_pending = true;
+        conn.ops.send = true;
         Some(
             opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), rest.len() as u32)
                 .build()
-                .user_data(((slot as u64) << 1) | 1),
+                .user_data(uring::user_data(slot, true)),
         )
     }
 }
