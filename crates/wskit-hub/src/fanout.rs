@@ -40,8 +40,9 @@ pub(crate) fn fan_out<'a>(
             contended.push(conn);
             continue;
         };
-        if queue.direct_writer().is_some() {
+        if let Some(fd) = queue.direct_writer().map(|writer| writer.fd()) {
             batch.conns.push((conn, queue));
+            batch.fds.push(fd);
             if batch.conns.len() == BATCH {
                 batch.send(encoded, &mut tally);
             }
@@ -57,7 +58,8 @@ pub(crate) fn fan_out<'a>(
     tally.finish(encoded)
 }
 
-/// Connections whose sockets take the frame directly, each with its queue's lock held.
+/// Connections whose sockets take the frame directly, each with its queue's lock held, and
+/// their sockets' descriptors (`fds[i]` is `conns[i]`'s).
 #[derive(Default)]
 struct Batch<'a> {
     conns: Vec<(&'a Connection, MutexGuard<'a, Queue>)>,
@@ -73,19 +75,8 @@ impl Batch<'_> {
             return;
         }
         let frame = encoded.frame();
-        self.results.clear();
-        if self.conns.len() > 1 {
-            self.fds.clear();
-            self.fds.extend(
-                self.conns
-                    .iter()
-                    .filter_map(|(_, queue)| queue.direct_writer().map(|w| w.fd())),
-            );
-            if self.fds.len() == self.conns.len() {
-                batch_send(&self.fds, frame, &mut self.results);
-            }
-        }
-        let one_by_one = self.results.is_empty();
+        let one_by_one = self.conns.len() == 1 || !batch_send(&self.fds, frame, &mut self.results);
+        self.fds.clear();
         let mut results = self.results.drain(..);
         for (conn, queue) in self.conns.drain(..) {
             let sent = if one_by_one {
@@ -98,21 +89,25 @@ impl Batch<'_> {
     }
 }
 
-/// Sends `frame` on every one of `fds` through io_uring, or leaves `results` empty where this
-/// thread has no ring.
+/// Sends `frame` on every one of `fds` through io_uring, with a result per descriptor; false
+/// where this thread has no ring.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn batch_send(fds: &[std::os::fd::RawFd], frame: &[u8], results: &mut Vec<io::Result<usize>>) {
+fn batch_send(
+    fds: &[std::os::fd::RawFd],
+    frame: &[u8],
+    results: &mut Vec<io::Result<usize>>,
+) -> bool {
     // SAFETY: each descriptor is a connection's socket, taken from the `Writer` in its queue
     // while the batch holds that queue's lock: the driver that owns the socket cannot drop it
     // or write to it until the lock is released, after this call (see `direct.rs`).
-    unsafe {
-        crate::uring::send_all(fds, frame, results);
-    }
+    unsafe { crate::uring::send_all(fds, frame, results) }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn batch_send(_: &[std::os::fd::RawFd], _: &[u8], _: &mut Vec<io::Result<usize>>) {}
+fn batch_send(_: &[std::os::fd::RawFd], _: &[u8], _: &mut Vec<io::Result<usize>>) -> bool {
+    false
+}
 
 /// What a fan-out did, counted as it goes.
 #[derive(Default)]

@@ -38,8 +38,8 @@ thread_local! {
 
 /// Sends `frame` on each of `fds` without waiting, in as few system calls as the ring allows:
 /// `results[i]` is what a non-blocking `send` on `fds[i]` would have returned (the bytes the
-/// socket took, or the error, `WouldBlock` for a full socket buffer). Returns false, with
-/// `results` empty, when io_uring is not available on this thread: the caller sends itself.
+/// socket took, or the error, `WouldBlock` for a full socket buffer). Returns false when
+/// io_uring is not available on this thread: the caller sends itself.
 ///
 /// # Safety
 /// Every descriptor of `fds` must be an open socket that stays open, and is written by no one

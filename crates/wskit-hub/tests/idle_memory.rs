@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use wskit_hub::{Connection, Hub, Service, ServiceOptions};
+use wskit_support::idle::IdleClients;
 use wskit_support::{KEY, client_frame, upgrade_request};
 
 #[global_allocator]
@@ -131,27 +132,7 @@ fn measure(hosting: Hosting, leak: bool) -> PerConnection {
     };
     registered.expect("a service");
 
-    // The client is blocking std I/O on its own thread: it allocates nothing per connection.
-    let (warm_tx, warm_rx) = tokio::sync::oneshot::channel();
-    let (counted_tx, counted_rx) = std::sync::mpsc::sync_channel(1);
-    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
-    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);
-    let client = std::thread::spawn(move || {
-        let mut streams = Vec::with_capacity(CONNECTIONS + 8);
-        // A few first, so that what is allocated once (driver pages, queues, the registry's
-        // first tables) is counted in the baseline.
-        for _ in 0..8 {
-            streams.push(open_idle(addr));
-        }
-        warm_tx.send(()).expect("the server waits");
-        counted_rx.recv().expect("the baseline");
-        for _ in 0..CONNECTIONS {
-            streams.push(open_idle(addr));
-        }
-        opened_tx.send(()).expect("the server waits");
-        let _ = done_rx.recv();
-        drop(streams);
-    });
+    let mut clients = IdleClients::spawn(addr, CONNECTIONS, open_idle);
 
     let (before, after) = runtime.block_on(async {
         let serve = async {
@@ -168,13 +149,12 @@ fn measure(hosting: Hosting, leak: bool) -> PerConnection {
             }
         };
         let count = async {
-            warm_rx.await.expect("the client warms up");
+            clients.warmed().await;
             let before = dhat::HeapStats::get();
-            counted_tx.send(()).expect("the client waits");
             // The client has its pong on every connection: each connection's task wrote it in
             // the poll that then found nothing more to do, and this single-threaded runtime
             // ran those polls to their end before this one.
-            opened_rx.await.expect("the client opens its connections");
+            clients.open_counted().await;
             (before, dhat::HeapStats::get())
         };
         tokio::select! {
@@ -186,8 +166,7 @@ fn measure(hosting: Hosting, leak: bool) -> PerConnection {
     if leak {
         std::mem::forget((runtime, hub));
     }
-    let _ = done_tx.send(());
-    client.join().expect("the client thread");
+    clients.finish();
 
     PerConnection {
         blocks: (after.curr_blocks - before.curr_blocks) as f64 / CONNECTIONS as f64,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use wskit::{Message, Server};
+use wskit_support::idle::IdleClients;
 use wskit_support::{KEY, client_frame, upgrade_request};
 
 #[global_allocator]
@@ -37,27 +38,7 @@ fn an_idle_connection_holds_only_its_task_and_socket_registration() {
     let addr = listener.local_addr().expect("address");
     let server = Arc::new(Server::default());
 
-    // The client is blocking std I/O on its own thread: it allocates nothing per connection.
-    let (warm_tx, warm_rx) = tokio::sync::oneshot::channel();
-    let (counted_tx, counted_rx) = std::sync::mpsc::sync_channel(1);
-    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
-    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);
-    let client = std::thread::spawn(move || {
-        let mut streams = Vec::with_capacity(CONNECTIONS + 8);
-        // A few first, so that what tokio allocates once (driver pages, queues) is counted in
-        // the baseline.
-        for _ in 0..8 {
-            streams.push(open_idle(addr));
-        }
-        warm_tx.send(()).expect("the server waits");
-        counted_rx.recv().expect("the baseline");
-        for _ in 0..CONNECTIONS {
-            streams.push(open_idle(addr));
-        }
-        opened_tx.send(()).expect("the server waits");
-        let _ = done_rx.recv();
-        drop(streams);
-    });
+    let mut clients = IdleClients::spawn(addr, CONNECTIONS, open_idle);
 
     let task_size = std::cell::Cell::new(0);
     let (before, after) = runtime.block_on(async {
@@ -81,13 +62,12 @@ fn an_idle_connection_holds_only_its_task_and_socket_registration() {
             }
         };
         let count = async {
-            warm_rx.await.expect("the client warms up");
+            clients.warmed().await;
             let before = dhat::HeapStats::get();
-            counted_tx.send(()).expect("the client waits");
             // The client has its pong on every connection: each server task wrote it in the
             // same poll that then found no more bytes and released its buffers, and this
             // single-threaded runtime ran those polls to their end before this one.
-            opened_rx.await.expect("the client opens its connections");
+            clients.open_counted().await;
             (before, dhat::HeapStats::get())
         };
         tokio::select! {
@@ -95,8 +75,7 @@ fn an_idle_connection_holds_only_its_task_and_socket_registration() {
             counted = count => counted,
         }
     });
-    let _ = done_tx.send(());
-    client.join().expect("the client thread");
+    clients.finish();
 
     let blocks = (after.curr_blocks - before.curr_blocks) as f64 / CONNECTIONS as f64;
     let bytes = (after.curr_bytes - before.curr_bytes) as f64 / CONNECTIONS as f64;

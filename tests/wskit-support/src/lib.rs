@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod idle;
 pub mod redis_server;
 
 /// The upper bound of any single step of a test. Never waited for: a step that takes this
