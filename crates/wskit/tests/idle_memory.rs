@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use wskit::{Message, Server};
-use wskit_support::idle::IdleClients;
-use wskit_support::{KEY, client_frame, upgrade_request};
+use wskit_support::client_frame;
+use wskit_support::idle::{IdleClients, upgrade_blocking};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -95,18 +95,7 @@ fn an_idle_connection_holds_only_its_task_and_socket_registration() {
 /// Opens a connection, upgrades it, and sends a ping whose pong proves the server task has
 /// gone idle.
 fn open_idle(addr: SocketAddr) -> std::net::TcpStream {
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .write_all(upgrade_request(KEY, "").as_bytes())
-        .expect("send the request");
-    let mut head = [0; 1024];
-    let mut len = 0;
-    while !head[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut head[len..]).expect("read the response");
-        assert!(n > 0, "the server closed during the handshake");
-        len += n;
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101 "), "not upgraded");
+    let mut stream = upgrade_blocking(addr);
     stream
         .write_all(&client_frame(0x9, b""))
         .expect("send a ping");

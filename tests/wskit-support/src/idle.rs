@@ -2,11 +2,14 @@
 //! I/O on a thread of its own, which allocates nothing per connection, so that a heap profiler
 //! in the server's process counts only the server's bytes.
 
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
+
+use crate::{KEY, upgrade_request};
 
 /// Connections opened before the count starts, so that what is allocated once (driver pages,
 /// queues, first tables) falls into the baseline.
@@ -73,4 +76,22 @@ impl IdleClients {
         let _ = self.done.send(());
         self.thread.join().expect("the client thread");
     }
+}
+
+/// Opens a blocking connection to `addr` and upgrades it (the response head is read and must
+/// be a 101); what the server sends after the head is left to the caller.
+pub fn upgrade_blocking(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .write_all(upgrade_request(KEY, "").as_bytes())
+        .expect("send the request");
+    let mut head = [0; 1024];
+    let mut len = 0;
+    while !head[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut head[len..]).expect("read the response");
+        assert!(n > 0, "the server closed during the handshake");
+        len += n;
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "not upgraded");
+    stream
 }
