@@ -1,8 +1,8 @@
 //! [`RestConnection`]: HTTP over one WebSocket, in either or both directions.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -188,6 +188,41 @@ impl RestConnection {
         self.protocol.core().failed.load(Ordering::Acquire)
     }
 
+    /// Serves `service` to the peer on this connection from now on, in place of the
+    /// [`Builder::serve`] one: SwaggerSocket's `conn.Serve(ctx, handler)`, to attach an API to
+    /// one connection, typically when its [`ConnectionEvent::Received`](crate::ConnectionEvent::Received)
+    /// comes. Requests already being handled finish with the service they started with;
+    /// requests that came before get the builder's service (without one, `501 Not
+    /// Implemented`). A service error becomes a `500 Internal Server Error`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(server: wskit_rest::RestServer) {
+    /// use wskit_rest::ConnectionEvent;
+    ///
+    /// let mut events = server.events();
+    /// while let Ok(event) = events.recv().await {
+    ///     if let ConnectionEvent::Received { id } = event {
+    ///         if let Some(conn) = server.connection(&id) {
+    ///             // An API of its own for each connection, chosen from its metadata.
+    ///             let app = axum::Router::new().route("/whoami", axum::routing::get(move || async move { id }));
+    ///             conn.serve(app);
+    ///         }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn serve<S, B>(&self, service: S)
+    where
+        S: tower::Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.protocol.core().set_handler(Handler::new(service));
+    }
+
     pub(crate) fn from_protocol(protocol: Arc<dyn Protocol>) -> Self {
         Self { protocol }
     }
@@ -310,7 +345,7 @@ impl Builder {
         let core = Core {
             out,
             config: self.config.clone(),
-            handler: self.handler.clone().unwrap_or_else(Handler::none),
+            handler: RwLock::new(self.handler.clone().unwrap_or_else(Handler::none)),
             closed,
             failed: AtomicBool::new(false),
         };
@@ -334,7 +369,8 @@ pub(crate) struct Core {
     /// (one response per request, body bytes by the flow-control windows).
     pub(crate) out: mpsc::UnboundedSender<Out>,
     pub(crate) config: Config,
-    pub(crate) handler: Handler,
+    /// The service served to the peer; [`RestConnection::serve`] replaces it.
+    handler: RwLock<Handler>,
     /// `Some(reason)` once the connection ended.
     pub(crate) closed: watch::Sender<Option<Arc<str>>>,
     /// Whether it ended by failing (I/O error, missed heartbeat) rather than by a close.
@@ -349,6 +385,19 @@ impl Core {
         self.out
             .send(Out::Message(message))
             .map_err(|_| Error::closed("the connection task ended"))
+    }
+
+    /// The service to call for the next request from the peer.
+    pub(crate) fn handler(&self) -> Handler {
+        // A panic while holding the lock cannot leave a half-written `Handler`.
+        self.handler
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_handler(&self, handler: Handler) {
+        *self.handler.write().unwrap_or_else(PoisonError::into_inner) = handler;
     }
 
     pub(crate) fn closed_reason(&self) -> Option<Arc<str>> {

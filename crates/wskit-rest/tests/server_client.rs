@@ -211,3 +211,56 @@ async fn a_client_that_stops_answering_pings_is_reported_failed() {
     }
     drop(ws);
 }
+
+#[tokio::test]
+async fn each_connection_gets_the_api_attached_on_its_received_event() {
+    for swagger in [false, true] {
+        // No service for all: each connection gets its own when it is received, chosen from
+        // its metadata (the seed's `conn.Serve(ctx, handler)` on `ConnectionReceived`).
+        let server = RestServer::new(RestConnection::builder());
+        let mut events = server.events();
+        let url = start(&server).await;
+        let attach = tokio::spawn({
+            let server = server.clone();
+            async move {
+                for _ in 0..2 {
+                    let id = received(&mut events).await;
+                    let meta = server.metadata(&id).unwrap();
+                    let name = meta["name"].as_str().unwrap().to_owned();
+                    let conn = server.connection(&id).unwrap();
+                    let app = Router::new().route(
+                        "/whoami",
+                        get(move || async move { format!("{name} {id}") }),
+                    );
+                    conn.serve(app);
+                }
+            }
+        });
+        let mut clients = Vec::new();
+        for name in ["alice", "bob"] {
+            let mut builder = RestClient::builder(wskit::Client::new(url.clone()))
+                .metadata(serde_json::json!({ "name": name }));
+            if swagger {
+                builder = builder.swagger();
+            }
+            clients.push(builder.spawn());
+        }
+        timeout(GUARD, attach).await.unwrap().unwrap();
+        for (client, name) in clients.iter().zip(["alice", "bob"]) {
+            let request = http::Request::get("/whoami").body(Body::empty()).unwrap();
+            let response = timeout(GUARD, client.clone().oneshot(request))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(response.status(), 200, "swagger: {swagger}");
+            let id = client.connection_id().unwrap();
+            assert_eq!(
+                common::text(response.into_body()).await,
+                format!("{name} {id}")
+            );
+        }
+        for client in clients {
+            client.close().await;
+        }
+    }
+}

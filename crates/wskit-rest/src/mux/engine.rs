@@ -388,7 +388,7 @@ impl Mux {
         self.open_window(&mut stream);
         self.streams().insert(id, stream);
         let this = self.clone();
-        let handler = self.core.handler.clone();
+        let handler = self.core.handler();
         let to_head = request.method() == http::Method::HEAD;
         let task = tokio::spawn(async move {
             let response = handler.call(request.map(|()| body)).await;

@@ -256,7 +256,7 @@ impl Swagger {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let is_head = request.method() == http::Method::HEAD;
-        let response = self.core.handler.call(request.map(Body::from)).await;
+        let response = self.core.handler().call(request.map(Body::from)).await;
         let (parts, body) = response.into_parts();
         let limit = self.core.config.max_body_size;
         let body = match Limited::new(body, limit).collect().await {
