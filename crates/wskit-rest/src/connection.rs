@@ -14,6 +14,7 @@ use wskit::{Beat, CloseCode, Heartbeat, Message, WebSocket};
 
 use crate::body::Body;
 use crate::config::Config;
+use crate::control::Control;
 use crate::error::{BoxError, Error};
 use crate::handler::{BoxFuture, Handler};
 use crate::mux::Mux;
@@ -77,7 +78,7 @@ pub struct RestConnection {
 pub struct Builder {
     config: Config,
     handler: Option<Handler>,
-    heartbeat: Option<(Duration, Duration)>,
+    control: Control,
 }
 
 // ===== impl RestConnection =====
@@ -93,7 +94,7 @@ impl RestConnection {
         Builder {
             config: Config::default(),
             handler: None,
-            heartbeat: None,
+            control: Control::default(),
         }
     }
 
@@ -295,7 +296,66 @@ impl Builder {
     /// Pings the peer every `interval` and drops the connection when a pong takes longer than
     /// `timeout`. Default: off.
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
-        self.heartbeat = Some((interval, timeout));
+        self.control.heartbeat = Some((interval, timeout));
+        self
+    }
+
+    /// Application data carried by every heartbeat ping (SwaggerSocket's `AppData`), at the
+    /// start of the ping's payload, before the 8-byte sequence number the heartbeat matches
+    /// pongs with. Default: none.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when it is longer than [`wskit::MAX_APP_DATA`] bytes (a ping
+    /// carries at most 125).
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let builder = wskit_rest::RestConnection::builder()
+    ///     .heartbeat(Duration::from_secs(5), Duration::from_secs(10))
+    ///     .app_data("agent-7")?;
+    /// # Ok::<(), wskit_rest::Error>(())
+    /// ```
+    pub fn app_data(mut self, data: impl Into<Bytes>) -> Result<Self, Error> {
+        let data = data.into();
+        if data.len() > wskit::MAX_APP_DATA {
+            return Err(Error::invalid(format!(
+                "heartbeat application data of {} bytes: at most {} fit in a ping",
+                data.len(),
+                wskit::MAX_APP_DATA
+            )));
+        }
+        self.control.app_data = data;
+        Ok(self)
+    }
+
+    /// Calls `handler` with the application data of every ping from the peer (SwaggerSocket's
+    /// `PingHdlr`). The pong itself is sent by the WebSocket layer as the ping arrives, with
+    /// the ping's data, as RFC 6455 requires of every endpoint; the handler runs on the
+    /// connection's task, so it must not block. Default: none.
+    ///
+    /// # Example
+    /// ```
+    /// let builder = wskit_rest::RestConnection::builder()
+    ///     .ping_handler(|data| println!("ping {data:?}"));
+    /// ```
+    pub fn ping_handler(mut self, handler: impl Fn(Bytes) + Send + Sync + 'static) -> Self {
+        self.control.ping = Some(Arc::new(handler));
+        self
+    }
+
+    /// Calls `handler` with the application data of every pong from the peer (SwaggerSocket's
+    /// `PongHdlr`), answers to the heartbeat's pings included (they still count for the
+    /// heartbeat). Runs on the connection's task: it must not block. Default: none.
+    ///
+    /// # Example
+    /// ```
+    /// let builder = wskit_rest::RestConnection::builder()
+    ///     .pong_handler(|data| println!("pong {data:?}"));
+    /// ```
+    pub fn pong_handler(mut self, handler: impl Fn(Bytes) + Send + Sync + 'static) -> Self {
+        self.control.pong = Some(Arc::new(handler));
         self
     }
 
@@ -309,7 +369,7 @@ impl Builder {
     {
         let (core, rx) = self.core();
         let protocol: Arc<dyn Protocol> = Arc::new(Swagger::new(core));
-        spawn_driver(ws, rx, protocol.clone(), self.heartbeat);
+        spawn_driver(ws, rx, protocol.clone(), self.control);
         RestConnection::from_protocol(protocol)
     }
 
@@ -322,7 +382,7 @@ impl Builder {
         let client = ws.role() == wskit::proto::Role::Client;
         let (core, rx) = self.core();
         let protocol: Arc<dyn Protocol> = Arc::new(Mux::new(core, client));
-        spawn_driver(ws, rx, protocol.clone(), self.heartbeat);
+        spawn_driver(ws, rx, protocol.clone(), self.control);
         RestConnection::from_protocol(protocol)
     }
 
@@ -337,6 +397,11 @@ impl Builder {
         } else {
             self.swagger(ws)
         }
+    }
+
+    /// The heartbeat, app data and ping and pong handlers.
+    pub(crate) fn control(&self) -> &Control {
+        &self.control
     }
 
     pub(crate) fn core(&self) -> (Core, mpsc::UnboundedReceiver<Out>) {
@@ -430,13 +495,12 @@ pub(crate) fn spawn_driver<S>(
     mut ws: WebSocket<S>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     protocol: Arc<dyn Protocol>,
-    heartbeat: Option<(Duration, Duration)>,
+    control: Control,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
-        let mut heartbeat =
-            heartbeat.map(|(every, timeout)| Heartbeat::new(every).timeout(timeout));
+        let mut heartbeat = control.heartbeat();
         let mut failed = true;
         let reason: Arc<str> = loop {
             tokio::select! {
@@ -445,7 +509,9 @@ pub(crate) fn spawn_driver<S>(
                         if let Some(heartbeat) = &mut heartbeat {
                             heartbeat.pong(&payload);
                         }
+                        control.on_pong(payload);
                     }
+                    Some(Ok(Message::Ping(payload))) => control.on_ping(payload),
                     Some(Ok(message)) if message.is_text() || message.is_binary() => {
                         protocol.clone().on_message(message);
                     }

@@ -54,6 +54,7 @@ mod body;
 mod client;
 mod config;
 mod connection;
+mod control;
 mod error;
 mod handler;
 mod http1;

@@ -264,3 +264,96 @@ async fn each_connection_gets_the_api_attached_on_its_received_event() {
         }
     }
 }
+
+#[tokio::test]
+async fn heartbeats_carry_app_data_and_pings_and_pongs_reach_their_handlers() {
+    let (pings_tx, mut pings) = tokio::sync::mpsc::unbounded_channel();
+    let (pongs_tx, mut pongs) = tokio::sync::mpsc::unbounded_channel();
+    let builder = RestConnection::builder()
+        .heartbeat(Duration::from_millis(50), GUARD)
+        .app_data("server-1")
+        .unwrap()
+        .ping_handler(move |data| {
+            let _ = pings_tx.send(data);
+        })
+        .pong_handler(move |data| {
+            let _ = pongs_tx.send(data);
+        });
+    assert!(
+        RestConnection::builder()
+            .app_data(vec![b'x'; wskit::MAX_APP_DATA + 1])
+            .is_err()
+    );
+    let server = RestServer::new(builder);
+    let url = start(&server).await;
+    let (mut ws, _) = wskit::Client::new(url).connect().await.unwrap();
+    wskit_rest::swagger::client_handshake(&mut ws, &serde_json::Value::Null)
+        .await
+        .unwrap();
+    // The server's heartbeat ping carries the app data; our WebSocket answers it, and the
+    // pong reaches the server's pong handler.
+    let ping = match timeout(GUARD, ws.recv()).await.unwrap().unwrap().unwrap() {
+        Message::Ping(data) => data,
+        other => panic!("expected a ping, got {other:?}"),
+    };
+    assert!(ping.starts_with(b"server-1"), "{ping:?}");
+    assert_eq!(ping.len(), "server-1".len() + 8);
+    let pong = timeout(GUARD, pongs.recv()).await.unwrap().unwrap();
+    assert_eq!(pong, ping);
+    // A ping from the client reaches the ping handler, and is answered.
+    ws.send(Message::Ping(bytes::Bytes::from_static(b"hello")))
+        .await
+        .unwrap();
+    assert_eq!(
+        &timeout(GUARD, pings.recv()).await.unwrap().unwrap()[..],
+        b"hello"
+    );
+    loop {
+        match timeout(GUARD, ws.recv()).await.unwrap().unwrap().unwrap() {
+            Message::Pong(data) if &data[..] == b"hello" => break,
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected the pong, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rest_clients_heartbeat_carries_app_data_and_its_handlers_see_pings_and_pongs() {
+    let (pings_tx, mut pings) = tokio::sync::mpsc::unbounded_channel();
+    let (pongs_tx, mut pongs) = tokio::sync::mpsc::unbounded_channel();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/rest", listener.local_addr().unwrap());
+    let rest = RestConnection::builder()
+        .app_data("client-1")
+        .unwrap()
+        .ping_handler(move |data| {
+            let _ = pings_tx.send(data);
+        })
+        .pong_handler(move |data| {
+            let _ = pongs_tx.send(data);
+        });
+    let client = RestClient::builder(wskit::Client::new(url))
+        .rest(rest)
+        .heartbeat(Duration::from_millis(50), GUARD)
+        .swagger()
+        .spawn();
+    let (stream, _) = timeout(GUARD, listener.accept()).await.unwrap().unwrap();
+    let (mut ws, _) = wskit::Server::default().accept(stream).await.unwrap();
+    wskit_rest::swagger::server_handshake(&mut ws, "id-1")
+        .await
+        .unwrap();
+    let ping = match timeout(GUARD, ws.recv()).await.unwrap().unwrap().unwrap() {
+        Message::Ping(data) => data,
+        other => panic!("expected a ping, got {other:?}"),
+    };
+    assert!(ping.starts_with(b"client-1"), "{ping:?}");
+    assert_eq!(timeout(GUARD, pongs.recv()).await.unwrap().unwrap(), ping);
+    ws.send(Message::Ping(bytes::Bytes::from_static(b"hi")))
+        .await
+        .unwrap();
+    assert_eq!(
+        &timeout(GUARD, pings.recv()).await.unwrap().unwrap()[..],
+        b"hi"
+    );
+    client.close().await;
+}
