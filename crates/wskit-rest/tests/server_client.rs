@@ -357,3 +357,19 @@ async fn a_rest_clients_heartbeat_carries_app_data_and_its_handlers_see_pings_an
     );
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_rest_client_attaches_its_api_after_it_started() {
+    let server = RestServer::new(RestConnection::builder());
+    let mut events = server.events();
+    let url = start(&server).await;
+    let client = RestClient::builder(wskit::Client::new(url))
+        .swagger()
+        .spawn();
+    // The seed's `wsClient.Connection().Serve(ctx, handler)`.
+    client.connection().serve(api("late"));
+    let id = received(&mut events).await;
+    let conn = server.connection(&id).unwrap();
+    assert_eq!(echo(&conn, 5).await, "late:5");
+    client.close().await;
+}
