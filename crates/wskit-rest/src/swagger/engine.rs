@@ -284,7 +284,8 @@ impl Swagger {
         correlation: Option<&str>,
         to_head: bool,
     ) -> Result<(), Error> {
-        if !to_head && std::str::from_utf8(response.body()).is_err() {
+        let bodyless = http1::response_has_no_body(to_head, response.status());
+        if !bodyless && std::str::from_utf8(response.body()).is_err() {
             let reason =
                 "the response body is not UTF-8, which SwaggerSocket v1 text messages cannot carry";
             response = text_response(StatusCode::INTERNAL_SERVER_ERROR, reason);
@@ -304,7 +305,7 @@ impl Swagger {
         } else if !to_head || !declared {
             headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
         }
-        if http1::response_has_no_body(to_head, status) {
+        if bodyless {
             *response.body_mut() = Bytes::new();
         }
         let mut extra = Vec::new();
