@@ -662,7 +662,26 @@ async fn go_server_calls_a_wskit_agent(tally: &mut Tally, go: &str) -> Result<()
         .metadata(serde_json::json!({"checks": true}))
         .swagger()
         .spawn();
+    let mut events = agent.events();
     tally.go_checks(DIRECTION, &mut peer).await?;
+    peer.until("leaving mid-request").await?;
+    // The Go server is gone with a request to the agent in flight: the agent sees it.
+    let dropped = timeout(STEP, async {
+        loop {
+            match events.recv().await {
+                Some(wskit::Event::Disconnected { .. }) => return Ok(()),
+                Some(_) => {}
+                None => return Err("the agent's events ended".to_owned()),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| Err("no Disconnected event".into()));
+    tally.record(
+        DIRECTION,
+        "the Go server leaving mid-request drops the agent's connection",
+        dropped,
+    );
     agent.close().await;
     Ok(())
 }

@@ -5,7 +5,8 @@
 //	                     "listening on ws://127.0.0.1:PORT/", serves the API below on every
 //	                     connection, and calls the API of a client whose handshake metadata is
 //	                     {"checks": true}, printing one "ok NAME" or "FAIL NAME: REASON" line per
-//	                     check and then "checks done".
+//	                     check and then "checks done", then leaves mid-request as the client
+//	                     does.
 //	peer client URL      a Go WebsocketClient: connects, runs the same checks against the
 //	                     server's API, prints their lines, then "checks done", then sends a request
 //	                     to /hang and exits while it is in flight (a peer vanishing mid-request).
@@ -218,6 +219,16 @@ func checks(conn *swaggersocket.SocketConnection) {
 	fmt.Println("checks done")
 }
 
+// leave sends a request to /hang (which wskit never answers) and exits while it is in flight:
+// wskit must see the connection end.
+func leave(conn *swaggersocket.SocketConnection) {
+	req, _ := http.NewRequest("GET", "http://peer/hang", nil)
+	req.Header.Set("X-Correlation-Id", "go-hang")
+	conn.WriteRequest(req)
+	fmt.Println("leaving mid-request")
+	os.Exit(0)
+}
+
 func freeAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -263,7 +274,10 @@ func runServer() {
 		if strings.Contains(string(meta), `"checks":true`) {
 			// A connection of the library either serves or calls: its serve loop and
 			// RoundTrip would both read the next message.
-			go checks(conn)
+			go func() {
+				checks(conn)
+				leave(conn)
+			}()
 			continue
 		}
 		// The seed's way: attach the API to the connection from its Received event.
@@ -297,12 +311,7 @@ func main() {
 		client := connect(os.Args[2], map[string]bool{"go": true})
 		conn := client.Connection()
 		checks(conn)
-		// Vanish while a request is in flight: wskit must see the connection end.
-		req, _ := http.NewRequest("GET", "http://peer/hang", nil)
-		req.Header.Set("X-Correlation-Id", "go-hang")
-		conn.WriteRequest(req)
-		fmt.Println("leaving mid-request")
-		os.Exit(0)
+		leave(conn)
 	case "agent":
 		client := connect(os.Args[2], map[string]bool{"go-agent": true})
 		client.Connection().Serve(context.Background(), api())
