@@ -1,7 +1,9 @@
-//! SwaggerSocket v1 over loopback sockets. A Go peer cannot run here (no Go toolchain), so the
-//! Go side is played by a raw WebSocket sending and expecting the exact bytes the Go code
-//! (go-openapi/swaggersocket: `handshake.go`, `socketserver.go`, `socketclient.go`,
-//! `socketresponse.go`, with `net/http`'s `Request.Write`) puts on the wire.
+//! SwaggerSocket v1 over loopback sockets, byte for byte: the Go side is played by a raw
+//! WebSocket sending and expecting the exact bytes the Go code (go-openapi/swaggersocket:
+//! `handshake.go`, `socketserver.go`, `socketclient.go`, `socketresponse.go`, with `net/http`'s
+//! `Request.Write`) puts on the wire, including cases a real Go peer cannot be made to send
+//! (malformed and oversize messages). The Go library itself runs against wskit in
+//! `tests/swaggersocket/run.sh`.
 
 mod common;
 
