@@ -105,6 +105,11 @@ npm_install tests/browser
 apt_missing=()
 [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
 command -v openssl >/dev/null || apt_missing+=(openssl)
+# Go and the Debian packages of what go-openapi/swaggersocket imports, for tests/swaggersocket.
+command -v go >/dev/null || apt_missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/gorilla/websocket ] || apt_missing+=(golang-github-gorilla-websocket-dev)
+[ -d /usr/share/gocode/src/github.com/satori/go.uuid ] || apt_missing+=(golang-github-satori-go.uuid-dev)
+[ -d /usr/share/gocode/src/github.com/cenkalti/backoff ] || apt_missing+=(golang-github-cenkalti-backoff-dev)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
     echo "apt-get install ${apt_missing[*]}"
     apt-get update -qq
@@ -180,6 +185,10 @@ if [ -f tests/interop/run.py ]; then
 else
     skip_step "tests/interop/run.py not there"
 fi
+
+step "SwaggerSocket interop with the Go library: tests/swaggersocket/run.sh"
+WSKIT_BIN=$RELEASE/wskit tests/swaggersocket/run.sh
+done_step
 
 step "browser: headless Chromium against wskit serve (tests/browser/run.mjs)"
 WSKIT_BIN=$RELEASE/wskit node tests/browser/run.mjs

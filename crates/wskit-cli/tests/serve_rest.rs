@@ -420,3 +420,51 @@ async fn shutdown_closes_rest_connections() {
     let (status, _) = server.wait();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn head_and_204_through_the_gateway_end_at_the_head_with_both_protocols() {
+    let server = Server::start(&[]);
+    let document = "d".repeat(300);
+    let api = Router::new()
+        .route("/doc", get(move || async move { document }))
+        .route(
+            "/gone",
+            axum::routing::delete(|| async { axum::http::StatusCode::NO_CONTENT }),
+        );
+    for swagger in [false, true] {
+        let agent = rest_client(&server, swagger, None, Value::Null, Some(api.clone()));
+        let id = connected(&agent).await;
+        let head = http(
+            server.addr,
+            "HEAD",
+            &format!("/api/rest/{id}/doc"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(head.status, 200, "swagger: {swagger}: {head:?}");
+        assert_eq!(head.header("content-length"), Some("300"), "{head:?}");
+        assert_eq!(head.body, "", "{head:?}");
+        let gone = http(
+            server.addr,
+            "DELETE",
+            &format!("/api/rest/{id}/gone"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(gone.status, 204, "swagger: {swagger}: {gone:?}");
+        assert_eq!(gone.body, "");
+        // The connection goes on serving.
+        let get = http(
+            server.addr,
+            "GET",
+            &format!("/api/rest/{id}/doc"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(get.body.len(), 300, "swagger: {swagger}");
+        agent.close().await;
+    }
+}

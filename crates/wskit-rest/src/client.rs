@@ -203,8 +203,10 @@ where
 // ===== impl RestClientBuilder =====
 
 impl RestClientBuilder {
-    /// The service to serve to the server and the limits ([`Builder::serve`],
-    /// [`Builder::config`]); its heartbeat setting is not used (see
+    /// The service to serve to the server, the limits, the heartbeat's application data and
+    /// the ping and pong handlers ([`Builder::serve`], [`Builder::config`],
+    /// [`Builder::app_data`], [`Builder::ping_handler`], [`Builder::pong_handler`]), as for
+    /// every connection this client makes. Its heartbeat interval is not used (see
     /// [`heartbeat`](Self::heartbeat)).
     pub fn rest(mut self, rest: Builder) -> Self {
         self.rest = rest;
@@ -272,6 +274,20 @@ impl RestClientBuilder {
             });
         if let Some((interval, timeout)) = self.heartbeat {
             reconnect = reconnect.heartbeat(interval, timeout);
+        }
+        let control = self.rest.control().clone();
+        if !control.app_data.is_empty() {
+            reconnect = reconnect
+                .heartbeat_app_data(control.app_data.clone())
+                // `Builder::app_data` admitted it only within the same limit.
+                .expect("app data within wskit::MAX_APP_DATA");
+        }
+        if control.ping.is_some() || control.pong.is_some() {
+            reconnect = reconnect.on_control(move |message| match message {
+                Message::Ping(data) => control.on_ping(data.clone()),
+                Message::Pong(data) => control.on_pong(data.clone()),
+                _ => {}
+            });
         }
         let (socket, events) = reconnect.spawn();
         let socket = Arc::new(socket);

@@ -1,8 +1,8 @@
 //! [`RestConnection`]: HTTP over one WebSocket, in either or both directions.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use wskit::{Beat, CloseCode, Heartbeat, Message, WebSocket};
 
 use crate::body::Body;
 use crate::config::Config;
+use crate::control::Control;
 use crate::error::{BoxError, Error};
 use crate::handler::{BoxFuture, Handler};
 use crate::mux::Mux;
@@ -77,7 +78,7 @@ pub struct RestConnection {
 pub struct Builder {
     config: Config,
     handler: Option<Handler>,
-    heartbeat: Option<(Duration, Duration)>,
+    control: Control,
 }
 
 // ===== impl RestConnection =====
@@ -93,7 +94,7 @@ impl RestConnection {
         Builder {
             config: Config::default(),
             handler: None,
-            heartbeat: None,
+            control: Control::default(),
         }
     }
 
@@ -188,6 +189,41 @@ impl RestConnection {
         self.protocol.core().failed.load(Ordering::Acquire)
     }
 
+    /// Serves `service` to the peer on this connection from now on, in place of the
+    /// [`Builder::serve`] one: SwaggerSocket's `conn.Serve(ctx, handler)`, to attach an API to
+    /// one connection, typically when its [`ConnectionEvent::Received`](crate::ConnectionEvent::Received)
+    /// comes. Requests already being handled finish with the service they started with;
+    /// requests that came before get the builder's service (without one, `501 Not
+    /// Implemented`). A service error becomes a `500 Internal Server Error`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(server: wskit_rest::RestServer) {
+    /// use wskit_rest::ConnectionEvent;
+    ///
+    /// let mut events = server.events();
+    /// while let Ok(event) = events.recv().await {
+    ///     if let ConnectionEvent::Received { id } = event {
+    ///         if let Some(conn) = server.connection(&id) {
+    ///             // An API of its own for each connection, chosen from its metadata.
+    ///             let app = axum::Router::new().route("/whoami", axum::routing::get(move || async move { id }));
+    ///             conn.serve(app);
+    ///         }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn serve<S, B>(&self, service: S)
+    where
+        S: tower::Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.protocol.core().set_handler(Handler::new(service));
+    }
+
     pub(crate) fn from_protocol(protocol: Arc<dyn Protocol>) -> Self {
         Self { protocol }
     }
@@ -260,7 +296,66 @@ impl Builder {
     /// Pings the peer every `interval` and drops the connection when a pong takes longer than
     /// `timeout`. Default: off.
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
-        self.heartbeat = Some((interval, timeout));
+        self.control.heartbeat = Some((interval, timeout));
+        self
+    }
+
+    /// Application data carried by every heartbeat ping (SwaggerSocket's `AppData`), at the
+    /// start of the ping's payload, before the 8-byte sequence number the heartbeat matches
+    /// pongs with. Default: none.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when it is longer than [`wskit::MAX_APP_DATA`] bytes (a ping
+    /// carries at most 125).
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let builder = wskit_rest::RestConnection::builder()
+    ///     .heartbeat(Duration::from_secs(5), Duration::from_secs(10))
+    ///     .app_data("agent-7")?;
+    /// # Ok::<(), wskit_rest::Error>(())
+    /// ```
+    pub fn app_data(mut self, data: impl Into<Bytes>) -> Result<Self, Error> {
+        let data = data.into();
+        if data.len() > wskit::MAX_APP_DATA {
+            return Err(Error::invalid(format!(
+                "heartbeat application data of {} bytes: at most {} fit in a ping",
+                data.len(),
+                wskit::MAX_APP_DATA
+            )));
+        }
+        self.control.app_data = data;
+        Ok(self)
+    }
+
+    /// Calls `handler` with the application data of every ping from the peer (SwaggerSocket's
+    /// `PingHdlr`). The pong itself is sent by the WebSocket layer as the ping arrives, with
+    /// the ping's data, as RFC 6455 requires of every endpoint; the handler runs on the
+    /// connection's task, so it must not block. Default: none.
+    ///
+    /// # Example
+    /// ```
+    /// let builder = wskit_rest::RestConnection::builder()
+    ///     .ping_handler(|data| println!("ping {data:?}"));
+    /// ```
+    pub fn ping_handler(mut self, handler: impl Fn(Bytes) + Send + Sync + 'static) -> Self {
+        self.control.ping = Some(Arc::new(handler));
+        self
+    }
+
+    /// Calls `handler` with the application data of every pong from the peer (SwaggerSocket's
+    /// `PongHdlr`), answers to the heartbeat's pings included (they still count for the
+    /// heartbeat). Runs on the connection's task: it must not block. Default: none.
+    ///
+    /// # Example
+    /// ```
+    /// let builder = wskit_rest::RestConnection::builder()
+    ///     .pong_handler(|data| println!("pong {data:?}"));
+    /// ```
+    pub fn pong_handler(mut self, handler: impl Fn(Bytes) + Send + Sync + 'static) -> Self {
+        self.control.pong = Some(Arc::new(handler));
         self
     }
 
@@ -274,7 +369,7 @@ impl Builder {
     {
         let (core, rx) = self.core();
         let protocol: Arc<dyn Protocol> = Arc::new(Swagger::new(core));
-        spawn_driver(ws, rx, protocol.clone(), self.heartbeat);
+        spawn_driver(ws, rx, protocol.clone(), self.control);
         RestConnection::from_protocol(protocol)
     }
 
@@ -287,7 +382,7 @@ impl Builder {
         let client = ws.role() == wskit::proto::Role::Client;
         let (core, rx) = self.core();
         let protocol: Arc<dyn Protocol> = Arc::new(Mux::new(core, client));
-        spawn_driver(ws, rx, protocol.clone(), self.heartbeat);
+        spawn_driver(ws, rx, protocol.clone(), self.control);
         RestConnection::from_protocol(protocol)
     }
 
@@ -304,13 +399,18 @@ impl Builder {
         }
     }
 
+    /// The heartbeat, app data and ping and pong handlers.
+    pub(crate) fn control(&self) -> &Control {
+        &self.control
+    }
+
     pub(crate) fn core(&self) -> (Core, mpsc::UnboundedReceiver<Out>) {
         let (out, rx) = mpsc::unbounded_channel();
         let (closed, _) = watch::channel(None);
         let core = Core {
             out,
             config: self.config.clone(),
-            handler: self.handler.clone().unwrap_or_else(Handler::none),
+            handler: RwLock::new(self.handler.clone().unwrap_or_else(Handler::none)),
             closed,
             failed: AtomicBool::new(false),
         };
@@ -334,7 +434,8 @@ pub(crate) struct Core {
     /// (one response per request, body bytes by the flow-control windows).
     pub(crate) out: mpsc::UnboundedSender<Out>,
     pub(crate) config: Config,
-    pub(crate) handler: Handler,
+    /// The service served to the peer; [`RestConnection::serve`] replaces it.
+    handler: RwLock<Handler>,
     /// `Some(reason)` once the connection ended.
     pub(crate) closed: watch::Sender<Option<Arc<str>>>,
     /// Whether it ended by failing (I/O error, missed heartbeat) rather than by a close.
@@ -349,6 +450,19 @@ impl Core {
         self.out
             .send(Out::Message(message))
             .map_err(|_| Error::closed("the connection task ended"))
+    }
+
+    /// The service to call for the next request from the peer.
+    pub(crate) fn handler(&self) -> Handler {
+        // A panic while holding the lock cannot leave a half-written `Handler`.
+        self.handler
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_handler(&self, handler: Handler) {
+        *self.handler.write().unwrap_or_else(PoisonError::into_inner) = handler;
     }
 
     pub(crate) fn closed_reason(&self) -> Option<Arc<str>> {
@@ -381,13 +495,12 @@ pub(crate) fn spawn_driver<S>(
     mut ws: WebSocket<S>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     protocol: Arc<dyn Protocol>,
-    heartbeat: Option<(Duration, Duration)>,
+    control: Control,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
-        let mut heartbeat =
-            heartbeat.map(|(every, timeout)| Heartbeat::new(every).timeout(timeout));
+        let mut heartbeat = control.heartbeat();
         let mut failed = true;
         let reason: Arc<str> = loop {
             tokio::select! {
@@ -396,7 +509,9 @@ pub(crate) fn spawn_driver<S>(
                         if let Some(heartbeat) = &mut heartbeat {
                             heartbeat.pong(&payload);
                         }
+                        control.on_pong(payload);
                     }
+                    Some(Ok(Message::Ping(payload))) => control.on_ping(payload),
                     Some(Ok(message)) if message.is_text() || message.is_binary() => {
                         protocol.clone().on_message(message);
                     }

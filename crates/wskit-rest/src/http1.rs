@@ -197,6 +197,23 @@ pub(crate) fn framing(headers: &HeaderMap) -> Result<Framing, HeadError> {
     }
 }
 
+/// Whether a response has no body whatever its headers say (RFC 9112 §6.3): the answer to a
+/// `HEAD` request (its `Content-Length` is the size a `GET` would get), and every `1xx`,
+/// `204 No Content` and `304 Not Modified`.
+pub(crate) fn response_has_no_body(to_head: bool, status: StatusCode) -> bool {
+    to_head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
+/// Whether `status` forbids the `Content-Length` and `Transfer-Encoding` headers (RFC 9110
+/// §8.6: `1xx` and `204`). A `304` may keep its `Content-Length`: it tells the size of the
+/// representation the client has.
+pub(crate) fn status_forbids_length(status: StatusCode) -> bool {
+    status.is_informational() || status == StatusCode::NO_CONTENT
+}
+
 /// Why a chunked body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ChunkError {

@@ -12,13 +12,17 @@
 //!
 //! # Layout
 //!
-//! - [`RestConnection`]: one connection; it serves what [`Builder::serve`] was given and is a
-//!   `tower::Service` that sends requests to the peer.
+//! - [`RestConnection`]: one connection; it serves what [`Builder::serve`] was given (or what
+//!   [`RestConnection::serve`] attaches to it later) and is a `tower::Service` that sends
+//!   requests to the peer. [`Builder`] also sets the heartbeat, its application data and the
+//!   ping and pong handlers.
 //! - [`Config`]: limits and timeouts. [`Body`]: the streamed body both directions use.
 //! - [`RestServer`]: accepts connections, runs the handshake (client metadata in, connection
 //!   id out), finds connections by id or metadata, reports [`ConnectionEvent`]s.
 //! - [`RestClient`]: a connection over [`wskit::ReconnectingClient`] that reconnects by itself.
-//! - [`swagger`]: the SwaggerSocket handshake and message types.
+//! - [`swagger`]: the SwaggerSocket handshake and message types, and where the Go library's
+//!   names (`KeepAlive`, `PingHdlr`, `PongHdlr`, `AppData`, `EventStream`, `conn.Serve`) are
+//!   here.
 //! - [`Error`]: everything that can go wrong with a request.
 //!
 //! # Example
@@ -54,6 +58,7 @@ mod body;
 mod client;
 mod config;
 mod connection;
+mod control;
 mod error;
 mod handler;
 mod http1;

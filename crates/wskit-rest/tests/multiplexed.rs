@@ -461,3 +461,87 @@ async fn the_websocket_server_streams_a_large_body_through_the_clients_api() {
     assert_eq!(body.len(), 4 << 20);
     assert!(body.iter().all(|&b| b == 7));
 }
+
+/// A service that answers every request with the status in its path (`/{code}`) and a body,
+/// whatever the method: the engine, not the service, must keep bodies off responses that
+/// have none.
+fn careless_statuses() -> Builder {
+    RestConnection::builder().serve(tower::service_fn(
+        |request: http::Request<Body>| async move {
+            let code: u16 = request.uri().path()[1..].parse().unwrap_or(200);
+            let mut response = http::Response::new(Body::from("eleven byte"));
+            *response.status_mut() = http::StatusCode::from_u16(code).unwrap();
+            Ok::<_, std::convert::Infallible>(response)
+        },
+    ))
+}
+
+#[tokio::test]
+async fn head_204_and_304_responses_carry_no_body_and_end_with_their_headers() {
+    let (server_ws, mut raw) = ws_pair(&[PROTOCOL]).await;
+    let _server = careless_statuses().multiplexed(server_ws);
+    let cases = [
+        ("HEAD /200", 1_u32, "HTTP/1.1 200 OK\r\n", Some("11")),
+        ("GET /204", 3, "HTTP/1.1 204 No Content\r\n", None),
+        ("GET /304", 5, "HTTP/1.1 304 Not Modified\r\n", None),
+        ("GET /200", 7, "HTTP/1.1 200 OK\r\n", None),
+    ];
+    for (line, stream, status, length) in cases {
+        let mut frame = vec![0x01, 0x01];
+        frame.extend_from_slice(&stream.to_be_bytes());
+        frame.extend_from_slice(line.as_bytes());
+        frame.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+        raw.send(Message::binary(frame)).await.unwrap();
+        let head = timeout(GUARD, raw.recv()).await.unwrap().unwrap().unwrap();
+        let head = head.into_payload();
+        assert_eq!(head[0], 0x01, "HEADERS: {head:?}");
+        assert_eq!(&head[2..6], stream.to_be_bytes());
+        assert!(head[6..].starts_with(status.as_bytes()), "{head:?}");
+        let text = String::from_utf8_lossy(&head[6..]).to_ascii_lowercase();
+        if stream == 7 {
+            // A response with a body: HEADERS, then DATA.
+            assert_eq!(head[1], 0x00);
+            continue;
+        }
+        assert_eq!(head[1], 0x01, "END_STREAM on the HEADERS of {line:?}");
+        match length {
+            Some(length) => assert!(text.contains(&format!("content-length: {length}\r\n"))),
+            None if stream == 3 => assert!(!text.contains("content-length"), "{text}"),
+            None => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn our_requester_ends_a_head_response_at_its_headers_even_if_data_follows() {
+    let (mut raw, client_ws) = ws_pair(&[PROTOCOL]).await;
+    let client = RestConnection::builder().multiplexed(client_ws);
+    let request = http::Request::head("/x").body(Body::empty()).unwrap();
+    let call = tokio::spawn(client.clone().oneshot(request));
+    let sent = timeout(GUARD, raw.recv()).await.unwrap().unwrap().unwrap();
+    let sent = sent.into_payload();
+    assert_eq!(&sent[..6], b"\x01\x01\x00\x00\x00\x01");
+    assert!(sent[6..].starts_with(b"HEAD /x HTTP/1.1\r\n"));
+    // A peer that announces a body and sends it: the response still ends at its head.
+    raw.send(Message::binary(
+        &b"\x01\x00\x00\x00\x00\x01HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"[..],
+    ))
+    .await
+    .unwrap();
+    let response = timeout(GUARD, call).await.unwrap().unwrap().unwrap();
+    assert_eq!(response.headers()["content-length"], "5");
+    assert_eq!(text(response.into_body()).await, "");
+    // And it tells the peer to stop: RESET NO_ERROR.
+    let reset = timeout(GUARD, raw.recv()).await.unwrap().unwrap().unwrap();
+    let reset = reset.into_payload();
+    assert_eq!(&reset[..10], b"\x04\x00\x00\x00\x00\x01\x00\x00\x00\x00");
+    // Through a real pair, HEAD gets the length a GET would and no body.
+    let (_server, client) = pair(careless_statuses(), RestConnection::builder()).await;
+    let request = http::Request::head("/200").body(Body::empty()).unwrap();
+    let response = timeout(GUARD, client.oneshot(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.headers()["content-length"], "11");
+    assert_eq!(text(response.into_body()).await, "");
+}

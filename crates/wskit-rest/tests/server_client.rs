@@ -211,3 +211,165 @@ async fn a_client_that_stops_answering_pings_is_reported_failed() {
     }
     drop(ws);
 }
+
+#[tokio::test]
+async fn each_connection_gets_the_api_attached_on_its_received_event() {
+    for swagger in [false, true] {
+        // No service for all: each connection gets its own when it is received, chosen from
+        // its metadata (the seed's `conn.Serve(ctx, handler)` on `ConnectionReceived`).
+        let server = RestServer::new(RestConnection::builder());
+        let mut events = server.events();
+        let url = start(&server).await;
+        let attach = tokio::spawn({
+            let server = server.clone();
+            async move {
+                for _ in 0..2 {
+                    let id = received(&mut events).await;
+                    let meta = server.metadata(&id).unwrap();
+                    let name = meta["name"].as_str().unwrap().to_owned();
+                    let conn = server.connection(&id).unwrap();
+                    let app = Router::new().route(
+                        "/whoami",
+                        get(move || async move { format!("{name} {id}") }),
+                    );
+                    conn.serve(app);
+                }
+            }
+        });
+        let mut clients = Vec::new();
+        for name in ["alice", "bob"] {
+            let mut builder = RestClient::builder(wskit::Client::new(url.clone()))
+                .metadata(serde_json::json!({ "name": name }));
+            if swagger {
+                builder = builder.swagger();
+            }
+            clients.push(builder.spawn());
+        }
+        timeout(GUARD, attach).await.unwrap().unwrap();
+        for (client, name) in clients.iter().zip(["alice", "bob"]) {
+            let request = http::Request::get("/whoami").body(Body::empty()).unwrap();
+            let response = timeout(GUARD, client.clone().oneshot(request))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(response.status(), 200, "swagger: {swagger}");
+            let id = client.connection_id().unwrap();
+            assert_eq!(
+                common::text(response.into_body()).await,
+                format!("{name} {id}")
+            );
+        }
+        for client in clients {
+            client.close().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn heartbeats_carry_app_data_and_pings_and_pongs_reach_their_handlers() {
+    let (pings_tx, mut pings) = tokio::sync::mpsc::unbounded_channel();
+    let (pongs_tx, mut pongs) = tokio::sync::mpsc::unbounded_channel();
+    let builder = RestConnection::builder()
+        .heartbeat(Duration::from_millis(50), GUARD)
+        .app_data("server-1")
+        .unwrap()
+        .ping_handler(move |data| {
+            let _ = pings_tx.send(data);
+        })
+        .pong_handler(move |data| {
+            let _ = pongs_tx.send(data);
+        });
+    assert!(
+        RestConnection::builder()
+            .app_data(vec![b'x'; wskit::MAX_APP_DATA + 1])
+            .is_err()
+    );
+    let server = RestServer::new(builder);
+    let url = start(&server).await;
+    let (mut ws, _) = wskit::Client::new(url).connect().await.unwrap();
+    wskit_rest::swagger::client_handshake(&mut ws, &serde_json::Value::Null)
+        .await
+        .unwrap();
+    // The server's heartbeat ping carries the app data; our WebSocket answers it, and the
+    // pong reaches the server's pong handler.
+    let ping = match timeout(GUARD, ws.recv()).await.unwrap().unwrap().unwrap() {
+        Message::Ping(data) => data,
+        other => panic!("expected a ping, got {other:?}"),
+    };
+    assert!(ping.starts_with(b"server-1"), "{ping:?}");
+    assert_eq!(ping.len(), "server-1".len() + 8);
+    let pong = timeout(GUARD, pongs.recv()).await.unwrap().unwrap();
+    assert_eq!(pong, ping);
+    // A ping from the client reaches the ping handler, and is answered.
+    ws.send(Message::Ping(bytes::Bytes::from_static(b"hello")))
+        .await
+        .unwrap();
+    assert_eq!(
+        &timeout(GUARD, pings.recv()).await.unwrap().unwrap()[..],
+        b"hello"
+    );
+    loop {
+        match timeout(GUARD, ws.recv()).await.unwrap().unwrap().unwrap() {
+            Message::Pong(data) if &data[..] == b"hello" => break,
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected the pong, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rest_clients_heartbeat_carries_app_data_and_its_handlers_see_pings_and_pongs() {
+    let (pings_tx, mut pings) = tokio::sync::mpsc::unbounded_channel();
+    let (pongs_tx, mut pongs) = tokio::sync::mpsc::unbounded_channel();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/rest", listener.local_addr().unwrap());
+    let rest = RestConnection::builder()
+        .app_data("client-1")
+        .unwrap()
+        .ping_handler(move |data| {
+            let _ = pings_tx.send(data);
+        })
+        .pong_handler(move |data| {
+            let _ = pongs_tx.send(data);
+        });
+    let client = RestClient::builder(wskit::Client::new(url))
+        .rest(rest)
+        .heartbeat(Duration::from_millis(50), GUARD)
+        .swagger()
+        .spawn();
+    let (stream, _) = timeout(GUARD, listener.accept()).await.unwrap().unwrap();
+    let (mut ws, _) = wskit::Server::default().accept(stream).await.unwrap();
+    wskit_rest::swagger::server_handshake(&mut ws, "id-1")
+        .await
+        .unwrap();
+    let ping = match timeout(GUARD, ws.recv()).await.unwrap().unwrap().unwrap() {
+        Message::Ping(data) => data,
+        other => panic!("expected a ping, got {other:?}"),
+    };
+    assert!(ping.starts_with(b"client-1"), "{ping:?}");
+    assert_eq!(timeout(GUARD, pongs.recv()).await.unwrap().unwrap(), ping);
+    ws.send(Message::Ping(bytes::Bytes::from_static(b"hi")))
+        .await
+        .unwrap();
+    assert_eq!(
+        &timeout(GUARD, pings.recv()).await.unwrap().unwrap()[..],
+        b"hi"
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_rest_client_attaches_its_api_after_it_started() {
+    let server = RestServer::new(RestConnection::builder());
+    let mut events = server.events();
+    let url = start(&server).await;
+    let client = RestClient::builder(wskit::Client::new(url))
+        .swagger()
+        .spawn();
+    // The seed's `wsClient.Connection().Serve(ctx, handler)`.
+    client.connection().serve(api("late"));
+    let id = received(&mut events).await;
+    let conn = server.connection(&id).unwrap();
+    assert_eq!(echo(&conn, 5).await, "late:5");
+    client.close().await;
+}

@@ -1,7 +1,9 @@
-//! SwaggerSocket v1 over loopback sockets. A Go peer cannot run here (no Go toolchain), so the
-//! Go side is played by a raw WebSocket sending and expecting the exact bytes the Go code
-//! (go-openapi/swaggersocket: `handshake.go`, `socketserver.go`, `socketclient.go`,
-//! `socketresponse.go`, with `net/http`'s `Request.Write`) puts on the wire.
+//! SwaggerSocket v1 over loopback sockets, byte for byte: the Go side is played by a raw
+//! WebSocket sending and expecting the exact bytes the Go code (go-openapi/swaggersocket:
+//! `handshake.go`, `socketserver.go`, `socketclient.go`, `socketresponse.go`, with `net/http`'s
+//! `Request.Write`) puts on the wire, including cases a real Go peer cannot be made to send
+//! (malformed and oversize messages). The Go library itself runs against wskit in
+//! `tests/swaggersocket/run.sh`.
 
 mod common;
 
@@ -297,4 +299,121 @@ async fn timeouts_and_a_dropped_connection_fail_requests_instead_of_hanging() {
         matches!(result, Err(Error::ConnectionClosed(_))),
         "{result:?}"
     );
+}
+
+/// Sends `method path` over `conn` with no body.
+async fn bare(conn: &RestConnection, method: &str, path: &str) -> http::Response<Body> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::empty())
+        .unwrap();
+    timeout(GUARD, conn.clone().oneshot(request))
+        .await
+        .expect("the response came")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn responses_without_a_body_end_with_their_head_whatever_their_content_length() {
+    let (client, mut raw) = our_client_and_go_server(Config::default()).await;
+    // As socketresponse.go answers HEAD: the Content-Length of the GET, no body. Then a 304
+    // with the length of the cached representation, a 204, and a GET that must still parse.
+    let cases = [
+        ("HEAD", "200 OK", "Content-Length: 11\r\n"),
+        ("GET", "304 Not Modified", "Content-Length: 5\r\n"),
+        ("DELETE", "204 No Content", ""),
+        ("GET", "200 OK", "Content-Length: 3\r\n"),
+    ];
+    for (method, status, length) in cases {
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { bare(&client, method, "/x").await }
+        });
+        let sent = next_text(&mut raw).await;
+        assert!(
+            sent.starts_with(&format!("{method} /x HTTP/1.1\r\n")),
+            "{sent}"
+        );
+        let id = header(&sent, "X-Correlation-Id").unwrap();
+        let body = if method == "GET" && status == "200 OK" {
+            "abc"
+        } else {
+            ""
+        };
+        raw.send(Message::text(format!(
+            "HTTP/1.1 {status}\r\n{length}X-Correlation-Id: {id}\r\n\r\n{body}"
+        )))
+        .await
+        .unwrap();
+        let response = timeout(GUARD, call).await.unwrap().unwrap();
+        assert_eq!(&status[..3], response.status().as_str());
+        if !length.is_empty() {
+            assert_eq!(
+                response.headers()["content-length"],
+                length.trim_end()["Content-Length: ".len()..]
+            );
+        }
+        assert_eq!(text(response.into_body()).await, body, "{method} {status}");
+    }
+}
+
+#[tokio::test]
+async fn our_server_answers_head_with_the_length_of_get_and_no_body() {
+    let (_server, mut raw) = our_server_and_go_client(Config::default()).await;
+    raw.send(Message::text(GO_GET.replacen("GET", "HEAD", 1)))
+        .await
+        .unwrap();
+    let response = next_text(&mut raw).await;
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert_eq!(header(&response, "Content-Length"), Some("8"));
+    assert!(response.ends_with("\r\n\r\n"), "{response}");
+    // The next message is the next response, not the rest of this one.
+    raw.send(Message::text(GO_GET)).await.unwrap();
+    assert!(next_text(&mut raw).await.ends_with("\r\n\r\nserver:1"));
+}
+
+#[tokio::test]
+async fn our_server_sends_no_body_with_204_and_304_and_no_length_with_204() {
+    let (mut server_ws, mut raw) = ws_pair(&[]).await;
+    let statuses = axum::Router::new().route(
+        "/status/{code}",
+        axum::routing::get(
+            |axum::extract::Path(code): axum::extract::Path<u16>| async move {
+                (
+                    http::StatusCode::from_u16(code).unwrap(),
+                    "a body the status forbids",
+                )
+            },
+        ),
+    );
+    let server = tokio::spawn(async move {
+        swagger::server_handshake(&mut server_ws, "id")
+            .await
+            .unwrap();
+        RestConnection::builder().serve(statuses).swagger(server_ws)
+    });
+    raw.send(Message::text(GO_META)).await.unwrap();
+    next_text(&mut raw).await;
+    raw.send(Message::text(GO_ACK)).await.unwrap();
+    let _server = timeout(GUARD, server).await.unwrap().unwrap();
+    for code in ["204", "304"] {
+        raw.send(Message::text(format!(
+            "GET /status/{code} HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: {code}\r\n\r\n"
+        )))
+        .await
+        .unwrap();
+        let response = next_text(&mut raw).await;
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {code} ")),
+            "{response}"
+        );
+        assert_eq!(header(&response, "X-Correlation-Id"), Some(code));
+        // A 304 may keep the handler's Content-Length (the size of the representation).
+        if code == "204" {
+            assert_eq!(header(&response, "Content-Length"), None, "{response}");
+        }
+        assert_eq!(header(&response, "Transfer-Encoding"), None, "{response}");
+        assert!(response.ends_with("\r\n\r\n"), "{response}");
+    }
 }

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_sink::Sink;
 use proto::{CloseCode, CloseFrame, Message};
 use rand::Rng;
@@ -187,11 +188,16 @@ pub struct ReconnectBuilder {
     client: Client,
     backoff: Backoff,
     heartbeat: Option<(Duration, Duration)>,
+    app_data: Bytes,
+    on_control: Option<ControlHook>,
     max_queued_messages: usize,
     max_queued_bytes: usize,
     receive_buffer: usize,
     on_connect: Option<OnConnect>,
 }
+
+/// What [`ReconnectBuilder::on_control`] calls with every ping and pong received.
+type ControlHook = Arc<dyn Fn(&Message) + Send + Sync>;
 
 /// A WebSocket client that reconnects by itself, built with [`ReconnectingClient::builder`].
 ///
@@ -414,6 +420,27 @@ impl ReconnectBuilder {
         self
     }
 
+    /// Application data at the start of every heartbeat ping ([`Heartbeat::app_data`]).
+    /// Default: none.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] when it is longer than [`MAX_APP_DATA`](crate::MAX_APP_DATA).
+    pub fn heartbeat_app_data(mut self, data: impl Into<Bytes>) -> Result<Self, Error> {
+        let data = data.into();
+        // Checked here, so each connection's heartbeat takes it without an error.
+        Heartbeat::new(Duration::from_secs(1)).app_data(data.clone())?;
+        self.app_data = data;
+        Ok(self)
+    }
+
+    /// Calls `hook` with every ping and pong received (pings are answered by the connection
+    /// either way; pongs also count for the heartbeat). It runs on the client's task: it must
+    /// not block. Default: none.
+    pub fn on_control(mut self, hook: impl Fn(&Message) + Send + Sync + 'static) -> Self {
+        self.on_control = Some(Arc::new(hook));
+        self
+    }
+
     /// How many messages the send queue holds. Default: 1024.
     pub fn max_queued_messages(mut self, messages: usize) -> Self {
         self.max_queued_messages = messages.max(1);
@@ -488,6 +515,8 @@ impl ReconnectBuilder {
             client: self.client,
             backoff: self.backoff,
             heartbeat: self.heartbeat,
+            app_data: self.app_data,
+            on_control: self.on_control,
             hook: self.on_connect,
             commands: commands_rx,
             link: Link {
@@ -516,6 +545,8 @@ impl fmt::Debug for ReconnectBuilder {
             .field("client", &self.client)
             .field("backoff", &self.backoff)
             .field("heartbeat", &self.heartbeat)
+            .field("app_data", &self.app_data)
+            .field("on_control", &self.on_control.is_some())
             .field("max_queued_messages", &self.max_queued_messages)
             .field("max_queued_bytes", &self.max_queued_bytes)
             .field("receive_buffer", &self.receive_buffer)
@@ -542,6 +573,8 @@ impl ReconnectingClient {
             client,
             backoff: Backoff::default(),
             heartbeat: None,
+            app_data: Bytes::new(),
+            on_control: None,
             max_queued_messages: 1024,
             max_queued_bytes: 16 << 20,
             receive_buffer: 256,
@@ -852,9 +885,18 @@ struct Task {
     client: Client,
     backoff: Backoff,
     heartbeat: Option<(Duration, Duration)>,
+    app_data: Bytes,
+    on_control: Option<ControlHook>,
     hook: Option<OnConnect>,
     commands: mpsc::Receiver<CloseRequest>,
     link: Link,
+}
+
+/// The heartbeat and control-frame settings [`serve`] uses.
+struct Control<'a> {
+    heartbeat: Option<(Duration, Duration)>,
+    app_data: &'a Bytes,
+    hook: Option<&'a ControlHook>,
 }
 
 /// How serving one connection ended.
@@ -879,6 +921,8 @@ impl Task {
             client,
             backoff,
             heartbeat,
+            app_data,
+            on_control,
             mut hook,
             mut commands,
             link,
@@ -901,7 +945,12 @@ impl Task {
                     attempt = 0;
                     link.shared.set_status(Status::Connected);
                     link.emit(Event::Connected);
-                    match serve(ws, heartbeat, &link, &mut commands).await {
+                    let control = Control {
+                        heartbeat,
+                        app_data: &app_data,
+                        hook: on_control.as_ref(),
+                    };
+                    match serve(ws, control, &link, &mut commands).await {
                         Ended::Lost(reason) => {
                             link.shared.set_status(Status::Connecting);
                             link.emit(Event::Disconnected { reason });
@@ -962,12 +1011,17 @@ async fn open(
 /// the connection is lost or a close is requested.
 async fn serve(
     mut ws: WebSocket<MaybeTlsStream>,
-    heartbeat: Option<(Duration, Duration)>,
+    control: Control<'_>,
     link: &Link,
     commands: &mut mpsc::Receiver<CloseRequest>,
 ) -> Ended {
-    let mut heartbeat =
-        heartbeat.map(|(interval, timeout)| Heartbeat::new(interval).timeout(timeout));
+    let mut heartbeat = control.heartbeat.map(|(interval, timeout)| {
+        let heartbeat = Heartbeat::new(interval).timeout(timeout);
+        // The data was checked by `heartbeat_app_data`.
+        heartbeat
+            .app_data(control.app_data.clone())
+            .unwrap_or_else(|_| Heartbeat::new(interval).timeout(timeout))
+    });
     let mut peer_close = None;
     loop {
         tokio::select! {
@@ -987,9 +1041,16 @@ async fn serve(
                         if let Some(heartbeat) = &mut heartbeat {
                             heartbeat.pong(&data);
                         }
+                        if let Some(hook) = control.hook {
+                            hook(&Message::Pong(data));
+                        }
                     }
                     // Answered by the connection.
-                    Message::Ping(_) => {}
+                    Message::Ping(data) => {
+                        if let Some(hook) = control.hook {
+                            hook(&Message::Ping(data));
+                        }
+                    }
                     // The connection answers it; `recv` ends once the server closes TCP.
                     Message::Close(frame) => peer_close = Some(frame),
                 },

@@ -41,6 +41,8 @@ struct Stream {
     served: bool,
     /// A request we sent, waiting for its response head.
     waiter: Option<Waiter>,
+    /// A `HEAD` request we sent: its response has no body.
+    head: bool,
     /// Where received body bytes go, until END_STREAM.
     body: Option<BodySender>,
     /// How many more body bytes the peer may send before we grant more.
@@ -104,6 +106,7 @@ impl Mux {
         Stream {
             served,
             waiter: None,
+            head: false,
             body,
             recv_window: u64::from(INITIAL_WINDOW),
             extra_window: 0,
@@ -214,13 +217,26 @@ impl Mux {
 
     /// Sends the head and body of `response` on served stream `id`. Runs in the stream's
     /// handler task, so resetting the stream stops it.
-    async fn respond(self: Arc<Self>, id: u32, response: Response<Body>) {
+    /// `to_head`: the request was `HEAD`, so the response goes without its body (with the
+    /// handler's `Content-Length`, else the body's exact size when known).
+    async fn respond(self: Arc<Self>, id: u32, response: Response<Body>, to_head: bool) {
         let (mut parts, body) = response.into_parts();
         parts.headers.remove(http::header::TRANSFER_ENCODING);
+        let bodyless = http1::response_has_no_body(to_head, parts.status);
+        if http1::status_forbids_length(parts.status) {
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+        } else if to_head && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+            if let Some(len) = body.size_hint().exact() {
+                parts
+                    .headers
+                    .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+            }
+        }
         let response = Response::from_parts(parts, ());
         let mut head = BytesMut::new();
         http1::write_response_head(&response, &[], &mut head);
-        let end = body.is_end_stream();
+        // A response without a body ends with its HEADERS; the handler's body is dropped.
+        let end = bodyless || body.is_end_stream();
         let credit = {
             let mut streams = self.streams();
             let Some(stream) = streams.get_mut(&id) else {
@@ -249,7 +265,8 @@ impl Mux {
         let mut stream = Self::new_stream(true, None, remote_done);
         stream.responded = true;
         self.streams().insert(id, stream);
-        let task = tokio::spawn(self.clone().respond(id, status_response(status, reason)));
+        let response = status_response(status, reason);
+        let task = tokio::spawn(self.clone().respond(id, response, false));
         if let Some(stream) = self.streams().get_mut(&id) {
             stream.tasks.push(task.abort_handle());
         }
@@ -288,9 +305,22 @@ impl Mux {
                     return self.cancel(id, code::PROTOCOL_ERROR, &reason);
                 }
             };
+            let bodyless = http1::response_has_no_body(stream.head, head.status());
             let body = if frame.is_end() {
                 stream.remote_done = true;
                 Body::empty()
+            } else if bodyless {
+                // A peer that sends a body anyway: the response is complete, stop the rest.
+                let stream = streams.remove(&id);
+                drop(streams);
+                if let Some(stream) = stream {
+                    self.reset(id, code::NO_ERROR, "this response has no body");
+                    stream
+                        .credit
+                        .stop(Error::closed("the response is complete"));
+                }
+                let _ = waiter.send(Ok(head.map(|()| Body::empty())));
+                return;
             } else {
                 let (tx, rx) = mpsc::unbounded_channel();
                 stream.body = Some(tx);
@@ -358,10 +388,11 @@ impl Mux {
         self.open_window(&mut stream);
         self.streams().insert(id, stream);
         let this = self.clone();
-        let handler = self.core.handler.clone();
+        let handler = self.core.handler();
+        let to_head = request.method() == http::Method::HEAD;
         let task = tokio::spawn(async move {
             let response = handler.call(request.map(|()| body)).await;
-            this.respond(id, response).await;
+            this.respond(id, response, to_head).await;
         });
         if let Some(stream) = self.streams().get_mut(&id) {
             stream.tasks.push(task.abort_handle());
@@ -519,6 +550,7 @@ impl Protocol for Mux {
                 .map_or(self.core.config.request_timeout, |t| t.0);
             // DATA frames delimit the body; a chunked coding header would mislead the peer.
             parts.headers.remove(http::header::TRANSFER_ENCODING);
+            let is_head = parts.method == http::Method::HEAD;
             let mut head = BytesMut::new();
             http1::write_request_head(&Request::from_parts(parts, ()), &[], &mut head);
             let end = body.is_end_stream();
@@ -526,6 +558,7 @@ impl Protocol for Mux {
             let credit = {
                 let mut stream = Self::new_stream(false, None, false);
                 stream.waiter = Some(tx);
+                stream.head = is_head;
                 stream.local_done = end;
                 let credit = stream.credit.clone();
                 self.streams().insert(id, stream);

@@ -21,12 +21,20 @@ use crate::http1::{self, ChunkError, Framing, HeadError};
 
 type Waiter = oneshot::Sender<Result<Response<Body>, Error>>;
 
+/// A request sent, waiting for its response.
+#[derive(Debug)]
+struct Pending {
+    waiter: Waiter,
+    /// A `HEAD` request: its response has no body whatever its `Content-Length` says.
+    head: bool,
+}
+
 /// The engine of one SwaggerSocket v1 connection.
 #[derive(Debug)]
 pub(crate) struct Swagger {
     core: Core,
     /// Requests sent, by correlation id, waiting for their response.
-    pending: Mutex<HashMap<String, Waiter>>,
+    pending: Mutex<HashMap<String, Pending>>,
     /// The HTTP message being received, when it spans several WebSocket messages.
     partial: Mutex<BytesMut>,
     /// Correlation ids are this prefix and a counter.
@@ -68,7 +76,7 @@ impl Swagger {
         }
     }
 
-    fn pending(&self) -> MutexGuard<'_, HashMap<String, Waiter>> {
+    fn pending(&self) -> MutexGuard<'_, HashMap<String, Pending>> {
         // A panic while holding the lock cannot leave the map inconsistent: use it anyway.
         self.pending
             .lock()
@@ -111,6 +119,12 @@ impl Swagger {
             Head::Response(parts) => &parts.headers,
         };
         let correlation = headers.get(CORRELATION_HEADER).cloned();
+        let bodyless = match &head {
+            Head::Response(parts) => {
+                http1::response_has_no_body(self.answers_head(correlation.as_ref()), parts.status)
+            }
+            Head::Request(_) => false,
+        };
         let too_large = |correlation| {
             refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -127,6 +141,8 @@ impl Swagger {
             )
         })?;
         let (body, body_len) = match framing {
+            // The head is the whole message, whatever its `Content-Length` says.
+            _ if bodyless => (Bytes::new(), 0),
             Framing::Length(len) => {
                 let len = usize::try_from(len).unwrap_or(usize::MAX);
                 if len > config.max_body_size {
@@ -155,6 +171,17 @@ impl Swagger {
         Ok(Some((received, head_len + body_len)))
     }
 
+    /// Whether the response with this correlation id answers a `HEAD` request we sent (with
+    /// no id, the only request in flight, as [`dispatch`](Self::dispatch) matches it).
+    fn answers_head(&self, correlation: Option<&HeaderValue>) -> bool {
+        let pending = self.pending();
+        match correlation.and_then(|v| v.to_str().ok()) {
+            Some(id) => pending.get(id).is_some_and(|p| p.head),
+            None if pending.len() == 1 => pending.values().any(|p| p.head),
+            None => false,
+        }
+    }
+
     fn dispatch(self: &Arc<Self>, received: Received) {
         match received {
             Received::Request(request) => {
@@ -181,7 +208,7 @@ impl Swagger {
                     }
                 };
                 match waiter {
-                    Some(waiter) => {
+                    Some(Pending { waiter, .. }) => {
                         let _ = waiter.send(Ok(response.map(Body::from)));
                     }
                     None => tracing::warn!(
@@ -197,7 +224,8 @@ impl Swagger {
         tracing::debug!(reason = %refused.reason, "SwaggerSocket: refused a message");
         if refused.is_request {
             let correlation = refused.correlation.as_ref().and_then(|v| v.to_str().ok());
-            let _ = self.send_response(text_response(refused.status, &refused.reason), correlation);
+            let response = text_response(refused.status, &refused.reason);
+            let _ = self.send_response(response, correlation, false);
             return;
         }
         let waiter = refused
@@ -213,7 +241,7 @@ impl Swagger {
             Error::malformed(format!("response: {}", refused.reason))
         };
         match waiter {
-            Some(waiter) => {
+            Some(Pending { waiter, .. }) => {
                 let _ = waiter.send(Err(error));
             }
             None => tracing::warn!(%error, "SwaggerSocket: a malformed response was dropped"),
@@ -228,7 +256,7 @@ impl Swagger {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let is_head = request.method() == http::Method::HEAD;
-        let response = self.core.handler.call(request.map(Body::from)).await;
+        let response = self.core.handler().call(request.map(Body::from)).await;
         let (parts, body) = response.into_parts();
         let limit = self.core.config.max_body_size;
         let body = match Limited::new(body, limit).collect().await {
@@ -237,33 +265,49 @@ impl Swagger {
                 let reason =
                     format!("the response body failed or is larger than {limit} bytes: {error}");
                 let response = text_response(StatusCode::INTERNAL_SERVER_ERROR, &reason);
-                let _ = self.send_response(response, correlation.as_deref());
+                let _ = self.send_response(response, correlation.as_deref(), false);
                 return;
             }
         };
-        let body = if is_head { Bytes::new() } else { body };
-        if let Err(error) =
-            self.send_response(Response::from_parts(parts, body), correlation.as_deref())
-        {
+        let response = Response::from_parts(parts, body);
+        if let Err(error) = self.send_response(response, correlation.as_deref(), is_head) {
             tracing::debug!(%error, "SwaggerSocket: the response could not be sent");
         }
     }
 
+    /// Sends `response` with its body delimited by `Content-Length`; `to_head`: it answers a
+    /// `HEAD` request, so it goes without its body but with the `Content-Length` a `GET` would
+    /// get (the handler's, else the body's length, as Go's server does).
     fn send_response(
         &self,
         mut response: Response<Bytes>,
         correlation: Option<&str>,
+        to_head: bool,
     ) -> Result<(), Error> {
-        if std::str::from_utf8(response.body()).is_err() {
+        let bodyless = http1::response_has_no_body(to_head, response.status());
+        if !bodyless && std::str::from_utf8(response.body()).is_err() {
             let reason =
                 "the response body is not UTF-8, which SwaggerSocket v1 text messages cannot carry";
             response = text_response(StatusCode::INTERNAL_SERVER_ERROR, reason);
         }
+        let status = response.status();
         let len = response.body().len();
         let headers = response.headers_mut();
         headers.remove(http::header::TRANSFER_ENCODING);
         headers.remove(CORRELATION_HEADER);
-        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        let declared = matches!(http1::framing(headers), Ok(Framing::Length(_)));
+        if http1::status_forbids_length(status) {
+            headers.remove(http::header::CONTENT_LENGTH);
+        } else if status == StatusCode::NOT_MODIFIED {
+            if !declared {
+                headers.remove(http::header::CONTENT_LENGTH);
+            }
+        } else if !to_head || !declared {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        if bodyless {
+            *response.body_mut() = Bytes::new();
+        }
         let mut extra = Vec::new();
         if let Some(id) = correlation {
             extra.push((CORRELATION_HEADER, id));
@@ -317,6 +361,7 @@ impl Protocol for Swagger {
             );
             parts.headers.remove(http::header::TRANSFER_ENCODING);
             parts.headers.remove(CORRELATION_HEADER);
+            let head = parts.method == http::Method::HEAD;
             let needs_length = !body.is_empty()
                 || matches!(
                     parts.method,
@@ -338,7 +383,8 @@ impl Protocol for Swagger {
                 .map_err(|_| Error::invalid("a request header is not UTF-8"))?;
 
             let (tx, rx) = oneshot::channel();
-            self.pending().insert(id.clone(), tx);
+            self.pending()
+                .insert(id.clone(), Pending { waiter: tx, head });
             // Removes the entry however this future ends (response, error, timeout, drop).
             let _guard = Forget {
                 engine: &self,
@@ -414,7 +460,7 @@ impl Protocol for Swagger {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
-        let waiters: Vec<_> = self.pending().drain().map(|(_, w)| w).collect();
+        let waiters: Vec<_> = self.pending().drain().map(|(_, p)| p.waiter).collect();
         for waiter in waiters {
             let _ = waiter.send(Err(Error::ConnectionClosed(reason.clone())));
         }

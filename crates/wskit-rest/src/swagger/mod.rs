@@ -19,6 +19,35 @@
 //! fails with [`Error::InvalidRequest`](crate::Error::InvalidRequest). Bodies are buffered whole
 //! (up to [`Config::max_body_size`](crate::Config::max_body_size)).
 
+//!
+//! Responses that have no body end with their head, whatever their `Content-Length` says: the
+//! answer to a `HEAD` request (which carries the `Content-Length` a `GET` would get, as Go's
+//! server sends it), and every `1xx`, `204 No Content` and `304 Not Modified`.
+//!
+//! # Coming from the Go library
+//!
+//! What its README names, and where it is here:
+//!
+//! | go-openapi/swaggersocket | wskit-rest |
+//! |---|---|
+//! | `NewWebSocketServer(SocketServerOpts)` | [`RestServer::new`](crate::RestServer::new) with a [`Builder`](crate::Builder), then [`RestServer::serve`](crate::RestServer::serve) |
+//! | `NewWebSocketClient(SocketClientOpts)`, `WithMetaData`, `Connect` | [`RestClient::builder`](crate::RestClient::builder), [`metadata`](crate::RestClientBuilder::metadata), [`swagger`](crate::RestClientBuilder::swagger), [`spawn`](crate::RestClientBuilder::spawn) |
+//! | `KeepAlive` | [`Builder::heartbeat`](crate::Builder::heartbeat), [`RestClientBuilder::heartbeat`](crate::RestClientBuilder::heartbeat) (the client reconnects with backoff, as Go's does) |
+//! | `PingHdlr` | [`Builder::ping_handler`](crate::Builder::ping_handler) |
+//! | `PongHdlr` | [`Builder::pong_handler`](crate::Builder::pong_handler) |
+//! | `AppData` | [`Builder::app_data`](crate::Builder::app_data) |
+//! | `EventStream()`, `ConnectionEvent` | [`RestServer::events`](crate::RestServer::events), [`ConnectionEvent`](crate::ConnectionEvent) |
+//! | `ConnectionReceived`, `ConnectionClosed`, `ConnectionFailure` | [`ConnectionEvent::Received`](crate::ConnectionEvent::Received), [`Closed`](crate::ConnectionEvent::Closed), [`Failed`](crate::ConnectionEvent::Failed) |
+//! | `ConnectionFromID`, `MetaData`, `ConnectionFromMetaData`, `ActiveConnections` | [`RestServer::connection`](crate::RestServer::connection), [`metadata`](crate::RestServer::metadata), [`find`](crate::RestServer::find), [`ids`](crate::RestServer::ids) |
+//! | `conn.Serve(ctx, handler)` on `ConnectionReceived` | [`RestConnection::serve`](crate::RestConnection::serve) |
+//! | `wsClient.Connection().Serve(ctx, handler)` | [`Builder::serve`](crate::Builder::serve) given to [`RestClientBuilder::rest`](crate::RestClientBuilder::rest), or [`RestConnection::serve`](crate::RestConnection::serve) on [`RestClient::connection`](crate::RestClient::connection) |
+//! | `SocketConnection` as an `http.RoundTripper` | [`RestConnection`](crate::RestConnection) and [`RestClient`](crate::RestClient) as a `tower::Service` |
+//! | `wsClient.Connection().ID()` | [`RestClient::connection_id`](crate::RestClient::connection_id) |
+//!
+//! Two differences: a Go `PingHdlr` replaces the pong reply, while here the WebSocket layer
+//! always answers a ping with a pong carrying its data (RFC 6455 requires it) and the handler
+//! sees the ping; and a Go client must set `X-Correlation-Id` itself, while wskit sets it.
+
 mod engine;
 mod handshake;
 
