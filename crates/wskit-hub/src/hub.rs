@@ -899,18 +899,6 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-/// A peer address in log lines: the address, or `-` when unknown.
-struct Peer(Option<SocketAddr>);
-
-impl std::fmt::Display for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(addr) => addr.fmt(f),
-            None => f.write_str("-"),
-        }
-    }
-}
-
 /// Joins a base path and an upgrade path, as Ballerina's `@http:BasePath("/test")` with
 /// `@ws:WebSocketUpgradePath("/websocket")` serves `/test/websocket`.
 ///
@@ -951,6 +939,18 @@ impl HubInner {
             id: conn.id().clone(),
             error: err.to_string(),
         });
+    }
+}
+
+/// A peer address in log lines: the address, or `-` when unknown.
+struct Peer(Option<SocketAddr>);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("-"),
+        }
     }
 }
 
