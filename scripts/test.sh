@@ -138,6 +138,28 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
     fi
 fi
 redis-server --version
+
+# promtool (Debian's prometheus package) checks the /metrics page of wskit serve, in the metrics
+# step and in crates/wskit-cli/tests/metrics.rs. Installed only when missing, with no service
+# started (policy-rc.d refuses it) nor enabled.
+if ! command -v promtool >/dev/null; then
+    echo "installing prometheus for promtool (apt)"
+    policy_added=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
+    apt_rc=0
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        -o DPkg::Lock::Timeout=600 --no-install-recommends prometheus || apt_rc=$?
+    if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    if [ "$apt_rc" -ne 0 ]; then exit "$apt_rc"; fi
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+fi
+promtool --version | head -1
 done_step
 
 # ---------------------------------------------------------------------------
@@ -188,6 +210,10 @@ fi
 
 step "SwaggerSocket interop with the Go library: tests/swaggersocket/run.sh"
 WSKIT_BIN=$RELEASE/wskit tests/swaggersocket/run.sh
+done_step
+
+step "metrics: promtool check metrics on a live wskit serve (scripts/check_metrics.py)"
+"$PY" scripts/check_metrics.py "$RELEASE/wskit"
 done_step
 
 step "browser: headless Chromium against wskit serve (tests/browser/run.mjs)"

@@ -269,6 +269,31 @@ check("wss: the page over https with a self-signed certificate", async () => {
   assert(scheme === "wss", `the page used ${scheme}`);
 });
 
+check("a refused name shows once, and the page loads without a console error (its icon is served)", async () => {
+  const server = await serve();
+  const alice = await browser();
+  const bob = await browser();
+  const consoleErrors = [];
+  bob.on("console", (msg) => { if (msg.type() === "error") consoleErrors.push(msg.text()); });
+  for (const page of [alice, bob]) {
+    await page.goto(server.url + "/");
+    await page.locator("#status", { hasText: "connected" }).waitFor();
+    await page.locator("#room-title", { hasText: "# lobby" }).waitFor();
+  }
+  await alice.fill("#name", "alice");
+  await alice.press("#name", "Enter");
+  await alice.locator("#log", { hasText: "you are now alice" }).waitFor();
+  await bob.fill("#name", "alice");
+  await bob.press("#name", "Enter");
+  const refused = bob.locator("#log li", { hasText: "name_taken" });
+  await refused.first().waitFor();
+  assert((await refused.count()) === 1, `the refusal shows ${await refused.count()} times`);
+  const icon = await bob.evaluate(async () => (await fetch("/favicon.ico")).status);
+  assert(icon === 200, `/favicon.ico answered ${icon}`);
+  assert(consoleErrors.length === 0, `console errors: ${consoleErrors}`);
+  assert(bob.errors.length === 0, `page errors: ${bob.errors}`);
+});
+
 // ---------------------------------------------------------------------------
 
 const only = [];

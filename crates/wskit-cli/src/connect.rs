@@ -1,35 +1,45 @@
-//! `wskit connect URL`: a command-line client. Lines on stdin go out as text messages; messages
-//! received are printed on stdout.
+//! `wskit connect URL`: a command-line client. Lines on stdin go out as text messages (binary
+//! with `--binary`); messages received are printed on stdout.
 //!
 //! When stdin and stdout are both terminals (on Unix), the session is interactive instead: a
 //! `> ` prompt with line editing and history, messages received printed above it as `< text`,
-//! and Ctrl-D or Ctrl-C closing the connection (see [`terminal`]). Otherwise the behaviour below
-//! holds, byte for byte.
+//! the commands of [`command`] (`/ping`, `/close CODE REASON`), and Ctrl-D or Ctrl-C closing
+//! the connection (see [`terminal`]). Otherwise the behaviour below holds, byte for byte.
 //!
-//! Exit status: 0 after a closing handshake we started at the end of stdin, or when the server
-//! closes with 1000 or 1001; 1 when the server closes with any other code, the connection
-//! breaks or the heartbeat misses a pong; 2 when the connection or the opening handshake fails.
+//! Exit status: see [`EXIT_STATUS`].
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use bytes::Bytes;
 use clap::Args;
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
+use tokio::io::{AsyncBufReadExt, BufReader, Stdin};
 use wskit::proto::handshake::HandshakeError;
 use wskit::{Beat, Client, CloseCode, CloseFrame, Config, Heartbeat, Message};
 
+mod command;
 #[cfg(unix)]
 mod terminal;
+mod tls;
+
+/// The exit statuses of `wskit connect`, for `--help`.
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  the connection closed cleanly: after the end of stdin (or Ctrl-D, Ctrl-C, /close), or the
+     server closed with 1000 or 1001
+  1  the server closed with another code, the connection broke, a pong did not come in time,
+     or stdin could not be read or sent
+  2  the connection or the opening handshake failed (refused, TLS, HTTP status), or a usage
+     error
+
+In the interactive mode: /ping [DATA], /close [CODE [REASON]], /help; // sends a line
+beginning with /.";
 
 /// Options of `wskit connect`.
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_STATUS)]
 pub(crate) struct ConnectArgs {
     /// The server: `ws://HOST[:PORT]/PATH` or `wss://…`
     url: String,
@@ -42,15 +52,37 @@ pub(crate) struct ConnectArgs {
     /// The Origin header.
     #[arg(long)]
     origin: Option<String>,
-    /// Send a ping every SECS seconds; close and exit 1 when a pong does not come within that
-    /// time.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    /// Send a ping this often (5s, 500ms; a bare number is seconds); close and exit 1 when a
+    /// pong does not come within that time.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     ping_interval: Option<Duration>,
-    /// A PEM file of extra root certificates to trust for wss://.
+    /// Send lines (from stdin or typed) and --file contents as binary messages, not text.
+    #[arg(long, short = 'b')]
+    binary: bool,
+    /// Send this file's content as one message (text, which must then be UTF-8, or binary
+    /// with --binary) before reading stdin (repeatable, in order).
+    #[arg(long = "file", short = 'f', value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Stay open after stdin ends, printing what arrives until the server closes (or Ctrl-C).
+    #[arg(long)]
+    no_close: bool,
+    /// Connect through this HTTP proxy (`http://[USER:PASSWORD@]HOST[:PORT]`, a CONNECT
+    /// tunnel).
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+    /// A PEM file of extra root certificates to trust for wss://. A certificate in it that
+    /// the server presents exactly is trusted as it is (a self-signed server certificate).
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
+    /// A PEM client certificate chain to present to a server that asks for one (needs
+    /// --key).
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The PEM private key of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
     /// Accept any server certificate (for self-signed test servers). Insecure.
-    #[arg(long)]
+    #[arg(long, short = 'k')]
     insecure: bool,
     /// Do not offer permessage-deflate.
     #[arg(long)]
@@ -64,16 +96,25 @@ pub(crate) struct ConnectArgs {
 /// What the user asked for next.
 #[derive(Debug)]
 enum Request {
-    /// Send this line as a text message.
-    Line(String),
+    /// Send this as a message: text (it must be UTF-8), or binary with `--binary`.
+    Data(Vec<u8>),
+    /// A line typed at the prompt: a message or a [`command`].
+    #[cfg_attr(
+        not(unix),
+        allow(dead_code, reason = "typed lines come from the terminal")
+    )]
+    Typed(String),
     /// Start the closing handshake (end of stdin, Ctrl-D, Ctrl-C).
     End,
 }
 
 /// Where [`Request`]s come from.
 enum Input {
-    /// Lines of a non-interactive stdin.
-    Stdin(Lines<BufReader<Stdin>>),
+    /// Lines of a non-interactive stdin, after the `--file` contents.
+    Stdin {
+        files: std::vec::IntoIter<PathBuf>,
+        lines: BufReader<Stdin>,
+    },
     /// The line editor of the interactive mode.
     #[cfg(unix)]
     Terminal(terminal::Input),
@@ -129,7 +170,13 @@ async fn run(args: ConnectArgs) -> i32 {
                         args.url
                     );
                 }
-                None => eprintln!("error: {}: {err}", args.url),
+                None => {
+                    let message = err.to_string();
+                    eprintln!("error: {}: {message}", args.url);
+                    if let Some(hint) = tls::hint(&message) {
+                        eprintln!("hint: {hint}");
+                    }
+                }
             }
             return 2;
         }
@@ -138,7 +185,10 @@ async fn run(args: ConnectArgs) -> i32 {
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         return terminal::session(ws, &args).await;
     }
-    let mut input = Input::Stdin(BufReader::new(tokio::io::stdin()).lines());
+    let mut input = Input::Stdin {
+        files: args.files.clone().into_iter(),
+        lines: BufReader::new(tokio::io::stdin()),
+    };
     exit_status(relay(&mut ws, &args, &mut input, &mut Output::Plain).await)
 }
 
@@ -162,17 +212,22 @@ fn client(args: &ConnectArgs) -> anyhow::Result<Client> {
     if let Some(origin) = &args.origin {
         client = client.header("Origin", origin);
     }
-    if let Some(path) = &args.ca_file {
-        for cert in wskit::tls::load_certs(path)? {
-            client = client.add_root_certificate(cert);
-        }
+    if let Some(proxy) = &args.proxy {
+        client = client.proxy(proxy);
     }
     if args.insecure {
         eprintln!(
             "warning: --insecure: the server certificate is not verified; anyone on the path \
              can read and change this connection"
         );
-        client = client.tls_config(insecure_tls_config()?);
+    }
+    let settings = tls::Settings {
+        ca_file: args.ca_file.as_deref(),
+        client_cert: args.cert.as_deref().zip(args.key.as_deref()),
+        insecure: args.insecure,
+    };
+    if let Some(config) = tls::config(&settings)? {
+        client = client.tls_config(config);
     }
     Ok(client)
 }
@@ -186,17 +241,51 @@ async fn relay(
 ) -> anyhow::Result<i32> {
     let mut stdin_open = true;
     let mut heartbeat = args.ping_interval.map(Heartbeat::new);
+    // Pings sent with /ping, waiting for their pongs.
+    let mut pings: Vec<(Bytes, Instant)> = Vec::new();
     // Set once a close frame went out or came in: the status to exit with.
     let mut exit_code: Option<i32> = None;
     loop {
         tokio::select! {
             request = input.next(), if stdin_open => match request? {
-                Request::Line(line) => ws.send(Message::text(line)).await.context("sending")?,
+                Request::Data(data) => match message(data, args.binary) {
+                    Ok(msg) => ws.send(msg).await.context("sending")?,
+                    Err(err) => {
+                        // Nothing more is sent; what the server still sends is printed.
+                        output.notice(&format!("error: {err:#}"))?;
+                        stdin_open = false;
+                        if exit_code.is_none() {
+                            let close = CloseFrame::new(CloseCode::NORMAL, "");
+                            ws.send(Message::Close(Some(close))).await.context("closing")?;
+                            exit_code = Some(1);
+                        }
+                    }
+                },
+                Request::Typed(line) => match command::parse(&line) {
+                    command::Command::Send(text) => {
+                        ws.send(message(text.into_bytes(), args.binary)?).await.context("sending")?;
+                    }
+                    command::Command::Ping(payload) => {
+                        pings.push((payload.clone(), Instant::now()));
+                        ws.ping(payload).await.context("sending a ping")?;
+                    }
+                    command::Command::Close(code, reason) => {
+                        stdin_open = false;
+                        if exit_code.is_none() {
+                            let close = CloseFrame::new(code, reason);
+                            ws.send(Message::Close(Some(close))).await.context("closing")?;
+                            exit_code = Some(0);
+                        }
+                    }
+                    command::Command::Show(text) => output.notice(&text)?,
+                },
                 Request::End => {
-                    // End of input: start the closing handshake, keep printing what still
-                    // arrives until the server's close.
                     stdin_open = false;
-                    if exit_code.is_none() {
+                    // End of input: start the closing handshake, keep printing what still
+                    // arrives until the server's close; with --no-close only the latter (a
+                    // terminal's Ctrl-D or Ctrl-C still closes).
+                    let keep_open = args.no_close && matches!(input, Input::Stdin { .. });
+                    if exit_code.is_none() && !keep_open {
                         let close = CloseFrame::new(CloseCode::NORMAL, "");
                         ws.send(Message::Close(Some(close))).await.context("closing")?;
                         exit_code = Some(0);
@@ -205,8 +294,18 @@ async fn relay(
             },
             msg = ws.recv() => match msg {
                 None => return Ok(exit_code.unwrap_or(1)),
+                Some(Ok(Message::Pong(data))) => {
+                    if let Some(heartbeat) = heartbeat.as_mut() {
+                        heartbeat.pong(&data);
+                    }
+                    if let Some(at) = pings.iter().position(|(payload, _)| *payload == data) {
+                        let (_, sent) = pings.remove(at);
+                        let rtt = sent.elapsed().as_secs_f64() * 1e3;
+                        output.notice(&format!("pong {} ({rtt:.1} ms)", printable(&data)))?;
+                    }
+                }
                 Some(Ok(msg)) => {
-                    if let Some(code) = handle(msg, heartbeat.as_mut(), output, args, exit_code)? {
+                    if let Some(code) = handle(msg, output, args, exit_code)? {
                         exit_code = Some(code);
                         stdin_open = false;
                     }
@@ -232,10 +331,23 @@ async fn relay(
     }
 }
 
-/// Prints a message or notes a pong; returns the exit status once the server's close came.
+/// A data message: binary, or text when the bytes are UTF-8.
+fn message(data: Vec<u8>, binary: bool) -> anyhow::Result<Message> {
+    if binary {
+        return Ok(Message::binary(data));
+    }
+    match String::from_utf8(data) {
+        Ok(text) => Ok(Message::text(text)),
+        Err(err) => anyhow::bail!(
+            "input is not UTF-8 ({}): a text message must be; send it as binary with --binary",
+            err.utf8_error()
+        ),
+    }
+}
+
+/// Prints a message; returns the exit status once the server's close came.
 fn handle(
     msg: Message,
-    heartbeat: Option<&mut Heartbeat>,
     output: &mut Output,
     args: &ConnectArgs,
     exit_code: Option<i32>,
@@ -243,12 +355,7 @@ fn handle(
     match msg {
         Message::Text(text) => output.text(&text)?,
         Message::Binary(data) => output.binary(&data, args.binary_raw)?,
-        Message::Ping(_) => {}
-        Message::Pong(data) => {
-            if let Some(heartbeat) = heartbeat {
-                heartbeat.pong(&data);
-            }
-        }
+        Message::Ping(_) | Message::Pong(_) => {}
         Message::Close(frame) => {
             if exit_code.is_some() {
                 // The answer to our close.
@@ -269,6 +376,14 @@ async fn tick(heartbeat: Option<&mut Heartbeat>) -> Beat {
     match heartbeat {
         Some(heartbeat) => heartbeat.tick().await,
         None => std::future::pending().await,
+    }
+}
+
+/// A ping payload for a notice: as text when it is UTF-8, else hex.
+fn printable(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => hex(data),
     }
 }
 
@@ -294,75 +409,17 @@ fn parse_header(header: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), value.trim().to_owned()))
 }
 
-/// Seconds, fractions allowed, more than zero.
-fn parse_seconds(secs: &str) -> Result<Duration, String> {
-    let secs: f64 = secs.parse().map_err(|e| format!("{secs}: {e}"))?;
-    Duration::try_from_secs_f64(secs)
-        .ok()
+/// A duration with a unit (`5s`, `500ms`, `1m`) or a bare number of seconds (`0.5`), more
+/// than zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = match text.parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs).ok(),
+        Err(_) => humantime::parse_duration(text).ok(),
+    };
+    duration
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{secs}: expected a positive number of seconds"))
-}
-
-/// A rustls client configuration that accepts any server certificate (signatures on the
-/// handshake are still checked, so the server must hold the key of the certificate it sent).
-fn insecure_tls_config() -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// A certificate verifier for `--insecure`: trusts every certificate chain and name.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+        .ok_or_else(|| format!("{text}: expected a positive duration (5s, 500ms, 1m, or seconds)"))
 }
 
 // ===== impl Input =====
@@ -371,10 +428,31 @@ impl Input {
     /// The next request; [`Request::End`] at the end of input.
     async fn next(&mut self) -> anyhow::Result<Request> {
         match self {
-            Self::Stdin(lines) => Ok(match lines.next_line().await.context("reading stdin")? {
-                Some(line) => Request::Line(line),
-                None => Request::End,
-            }),
+            Self::Stdin { files, lines } => {
+                if let Some(path) = files.next() {
+                    let data = tokio::fs::read(&path)
+                        .await
+                        .with_context(|| format!("--file {}", path.display()))?;
+                    return Ok(Request::Data(data));
+                }
+                let mut line = Vec::new();
+                if lines
+                    .read_until(b'\n', &mut line)
+                    .await
+                    .context("reading stdin")?
+                    == 0
+                {
+                    return Ok(Request::End);
+                }
+                // As `lines()`: without the `\n` or `\r\n` that ends it.
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                }
+                Ok(Request::Data(line))
+            }
             #[cfg(unix)]
             Self::Terminal(input) => Ok(input.next().await),
         }
@@ -441,9 +519,13 @@ mod tests {
         );
         assert!(parse_header("no colon").is_err());
         assert!(parse_header(": value").is_err());
-        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
-        assert!(parse_seconds("0").is_err());
-        assert!(parse_seconds("-1").is_err());
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
         assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 }

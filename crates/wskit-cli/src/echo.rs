@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use wskit::{Config, DeflateConfig, Message, Server, WebSocket};
@@ -23,9 +22,7 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<()> {
         )),
         _ => None,
     };
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
+    let listener = args.listen.bind().await?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     {

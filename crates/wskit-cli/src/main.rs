@@ -1,15 +1,19 @@
 //! The `wskit` command: the messaging server (`serve`), an echo server, a client and a load
 //! generator.
 
-use std::net::SocketAddr;
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::listen::ListenAddr;
 
 mod bench;
 mod connect;
 mod echo;
+mod listen;
 mod serve;
 
 /// jemalloc rather than glibc's malloc: tokio allocates every task and every socket's
@@ -22,10 +26,30 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// wskit: a fast, conformant WebSocket toolkit.
 #[derive(Debug, Parser)]
-#[command(name = "wskit", version, about)]
+#[command(name = "wskit", version, about, after_help = AFTER_HELP)]
 struct Cli {
+    /// Format of the log lines on stderr: `text` (coloured on a terminal only) or `json` (one
+    /// object a line). RUST_LOG picks what is logged (default: warn; `info` adds a line for
+    /// each connection opened and closed by `wskit serve`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        env = "WSKIT_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines, in colour on a terminal.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,9 +67,10 @@ enum Command {
 /// Options of `wskit echo`.
 #[derive(Debug, Args)]
 struct EchoArgs {
-    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
-    #[arg(long, default_value = "127.0.0.1:9001", env = "WSKIT_LISTEN")]
-    listen: SocketAddr,
+    /// Address to listen on: IP:PORT, HOST:PORT or :PORT (every IPv4 interface); port 0 picks
+    /// a free port (the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:9001", env = "WSKIT_ECHO_LISTEN")]
+    listen: ListenAddr,
     /// PEM certificate chain: serve wss:// (requires --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -72,19 +97,41 @@ struct EchoArgs {
     no_io_uring: bool,
 }
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+const AFTER_HELP: &str = "\
+Exit status: 0 on success, 1 on an error (printed as `error: ...` with its causes), 2 on a \
+usage error; `wskit connect --help` lists its own.";
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    logging(cli.log_format);
+    let result = match cli.command {
         Command::Serve(args) => serve::main(&args),
-        Command::Echo(args) => runtime(args.threads)?.block_on(echo::run(args)),
+        Command::Echo(args) => runtime(args.threads).and_then(|rt| rt.block_on(echo::run(args))),
         Command::Bench(args) => bench::run(args),
         Command::Connect(args) => connect::main(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` is the error and its causes on one line; never the backtrace that
+            // `anyhow`'s `Debug` would add under RUST_BACKTRACE=1.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Log lines on stderr: RUST_LOG's filter (default `warn`), in `format`, with colours only
+/// when stderr is a terminal (so that none end up in files and journals).
+fn logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
     }
 }
 

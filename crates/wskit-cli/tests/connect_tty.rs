@@ -129,3 +129,62 @@ fn a_close_from_the_server_ends_the_prompt_and_is_reported() {
     session.exp_eof().expect("the end of output");
     assert_eq!(exit_code(&session), 1);
 }
+
+#[test]
+fn the_first_message_of_a_server_that_speaks_first_shows_on_its_own_line() {
+    let url = server(|mut ws| async move {
+        let _ = ws.send(Message::text("welcome id=42")).await;
+        echo(ws).await;
+    });
+    let mut session = spawn_connect(&url);
+    // Its own line: the prompt drawn after it must not overwrite it.
+    session
+        .exp_regex(r"< welcome id=42\r?\n")
+        .expect("the server's first message, ended by a newline");
+    session.exp_string("> ").expect("the prompt");
+    press(&mut session, "after\r");
+    session.exp_string("< after").expect("the echo");
+    session.send_control('d').expect("press Ctrl-D");
+    session.exp_eof().expect("the end of output");
+    assert_eq!(exit_code(&session), 0);
+}
+
+/// The close codes and reasons the `/close` test's server received.
+static CLOSES: std::sync::Mutex<Vec<(u16, String)>> = std::sync::Mutex::new(Vec::new());
+
+#[test]
+fn ping_and_close_commands() {
+    let url = server(|mut ws| async move {
+        while let Some(Ok(msg)) = ws.recv().await {
+            if let Message::Close(frame) = &msg {
+                let frame = frame
+                    .as_ref()
+                    .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                CLOSES.lock().expect("the list of closes").extend(frame);
+            } else if msg.is_text() && ws.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut session = spawn_connect(&url);
+    session.exp_string("> ").expect("the prompt");
+    press(&mut session, "/ping hello\r");
+    session
+        .exp_regex(r#"pong "hello" \([0-9.]+ ms\)"#)
+        .expect("the pong and its round trip");
+    press(&mut session, "//not a command\r");
+    session
+        .exp_string("< /not a command")
+        .expect("a line sent with its leading slash");
+    press(&mut session, "/nope\r");
+    session
+        .exp_string("unknown command /nope")
+        .expect("an unknown command, refused");
+    press(&mut session, "/close 4000 see you\r");
+    session.exp_eof().expect("the end of output");
+    assert_eq!(exit_code(&session), 0);
+    assert_eq!(
+        *CLOSES.lock().expect("the list of closes"),
+        [(4000, "see you".to_owned())]
+    );
+}

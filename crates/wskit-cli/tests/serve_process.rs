@@ -75,7 +75,8 @@ fn flags_beat_variables_beat_the_file_beat_defaults() {
         "drain_timeout = \"3s\"",      // file
         "heartbeat_timeout = \"10s\"", // default
         "backpressure = \"close\"",    // default
-        "api_key = \"(hidden)\"",
+        "# api_key is set but not shown: give it with WSKIT_API_KEY, --api-key or an api_key \
+         line here",
         "allowed_origins = [\"https://file.example\"]",
     ] {
         assert!(

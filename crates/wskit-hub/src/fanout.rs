@@ -21,7 +21,19 @@ use crate::hub::{Delivery, HubInner};
 const BATCH: usize = 1024;
 
 /// Sends `encoded` to each of `conns` without waiting; `io_uring` batches the direct writes.
+/// Records the time it took as the delivery latency.
 pub(crate) fn fan_out<'a>(
+    conns: impl Iterator<Item = &'a Connection>,
+    encoded: &EncodedMessage,
+    io_uring: bool,
+) -> Delivery {
+    let started = std::time::Instant::now();
+    let delivery = deliver(conns, encoded, io_uring);
+    crate::metrics::delivered(started);
+    delivery
+}
+
+fn deliver<'a>(
     conns: impl Iterator<Item = &'a Connection>,
     encoded: &EncodedMessage,
     io_uring: bool,

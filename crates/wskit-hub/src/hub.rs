@@ -779,6 +779,12 @@ impl Hub {
         write(&self.inner.registry).insert(conn.clone());
         conn.set_state(ReadyState::Open);
         self.inner.metrics.opened();
+        tracing::info!(
+            id = %conn.id(),
+            peer = %Peer(conn.request().peer_addr()),
+            path = conn.path(),
+            "connection opened"
+        );
         let _ = self.inner.events.send(HubEvent::Received {
             id: conn.id().clone(),
             path: route.path.to_string(),
@@ -796,6 +802,15 @@ impl Hub {
         write(&self.inner.registry).remove(conn.id());
         conn.set_state(ReadyState::Closed);
         self.inner.metrics.closed(outcome.code);
+        tracing::info!(
+            id = %conn.id(),
+            peer = %Peer(conn.request().peer_addr()),
+            path = conn.path(),
+            code = u16::from(outcome.code),
+            reason = &*outcome.reason,
+            clean = outcome.clean,
+            "connection closed"
+        );
         if self.inner.shutdown.is_cancelled() {
             let counter = if outcome.clean {
                 &self.inner.clean_closes
@@ -924,6 +939,18 @@ impl HubInner {
             id: conn.id().clone(),
             error: err.to_string(),
         });
+    }
+}
+
+/// A peer address in log lines: the address, or `-` when unknown.
+struct Peer(Option<SocketAddr>);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("-"),
+        }
     }
 }
 

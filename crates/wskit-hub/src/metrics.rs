@@ -14,11 +14,102 @@
 //! | `wskit_broker_reconnects_total` | counter | |
 //! | `wskit_broker_messages_received_total` | counter | |
 //! | `wskit_broker_connected` | gauge (0 or 1) | |
+//! | `wskit_delivery_duration_seconds` | histogram | |
+//!
+//! Each has a description and a unit (see [`describe`]), which an exporter shows as the
+//! metric's `HELP` line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-use metrics::{Counter, Gauge};
+use metrics::{Counter, Gauge, Unit};
 use wskit::CloseCode;
+
+/// The name of the delivery latency histogram (see [`delivered`]).
+const DELIVERY: &str = "wskit_delivery_duration_seconds";
+
+/// Describes every metric of the hub (description and unit) to the recorder installed now.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        "wskit_connections_open",
+        Unit::Count,
+        "WebSocket connections open now."
+    );
+    describe_counter!(
+        "wskit_connections_accepted_total",
+        Unit::Count,
+        "WebSocket connections accepted (upgraded) since the start."
+    );
+    describe_counter!(
+        "wskit_connections_rejected_total",
+        Unit::Count,
+        "Upgrade requests refused, by reason (not_found, not_upgrade, origin, auth, \
+         bad_request, timeout)."
+    );
+    describe_counter!(
+        "wskit_messages_received_total",
+        Unit::Count,
+        "Text and binary messages received from clients."
+    );
+    describe_counter!(
+        "wskit_bytes_received_total",
+        Unit::Bytes,
+        "Payload bytes of the text and binary messages received from clients."
+    );
+    describe_counter!(
+        "wskit_messages_sent_total",
+        Unit::Count,
+        "Text and binary messages written to clients."
+    );
+    describe_counter!(
+        "wskit_bytes_sent_total",
+        Unit::Bytes,
+        "Payload bytes of the text and binary messages written to clients."
+    );
+    describe_counter!(
+        "wskit_closes_total",
+        Unit::Count,
+        "Connections ended, by close code (1006: ended without a close frame)."
+    );
+    describe_counter!(
+        "wskit_backpressure_drops_total",
+        Unit::Count,
+        "Messages dropped because a client's outgoing queue was full."
+    );
+    describe_counter!(
+        "wskit_broker_publish_failures_total",
+        Unit::Count,
+        "Messages that could not be published to the other nodes (broker down or its queue \
+         full)."
+    );
+    describe_counter!(
+        "wskit_broker_reconnects_total",
+        Unit::Count,
+        "Reconnections of the broker after a loss."
+    );
+    describe_counter!(
+        "wskit_broker_messages_received_total",
+        Unit::Count,
+        "Messages received from other nodes through the broker."
+    );
+    describe_gauge!(
+        "wskit_broker_connected",
+        Unit::Count,
+        "1 while the broker is connected, 0 while it is down."
+    );
+    describe_histogram!(
+        DELIVERY,
+        Unit::Seconds,
+        "Time to hand a broadcast or group message to every local recipient (written into \
+         its socket or queued for it)."
+    );
+}
+
+/// Records the delivery latency of a fan-out that began at `started`.
+pub(crate) fn delivered(started: Instant) {
+    metrics::histogram!(DELIVERY).record(started.elapsed().as_secs_f64());
+}
 
 /// A snapshot of the hub's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,6 +169,7 @@ pub(crate) struct Metrics {
 impl Metrics {
     /// Registers the metrics with the recorder installed now.
     pub(crate) fn new() -> Self {
+        describe();
         Self {
             open: AtomicU64::new(0),
             accepted: AtomicU64::new(0),

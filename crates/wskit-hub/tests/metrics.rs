@@ -43,6 +43,9 @@ async fn counters_reach_the_metrics_recorder_and_stats() {
         }
     }
 
+    // A broadcast (to nobody now) records its delivery time.
+    let _ = hub.broadcast("/echo", Message::text("to all"));
+
     let stats = hub.stats();
     assert_eq!(stats.connections_accepted, 1);
     assert_eq!(stats.connections_open, 0);
@@ -50,9 +53,16 @@ async fn counters_reach_the_metrics_recorder_and_stats() {
     assert_eq!((stats.messages_received, stats.bytes_received), (2, 7));
     assert_eq!(stats.messages_sent, 2);
 
-    let metrics: Vec<Metric> = snapshotter
-        .snapshot()
-        .into_vec()
+    let snapshot = snapshotter.snapshot().into_vec();
+    // Every series has a description and a unit (an exporter's HELP line).
+    for (key, unit, description, _) in &snapshot {
+        assert!(
+            description.as_ref().is_some_and(|d| !d.is_empty()) && unit.is_some(),
+            "{} has no description or unit",
+            key.key().name()
+        );
+    }
+    let metrics: Vec<Metric> = snapshot
         .into_iter()
         .map(|(key, _, _, value)| {
             let key = key.key();
@@ -105,5 +115,9 @@ async fn counters_reach_the_metrics_recorder_and_stats() {
     assert!(matches!(
         find("wskit_connections_open", &[]),
         DebugValue::Gauge(g) if g.into_inner() == 0.0
+    ));
+    assert!(matches!(
+        find("wskit_delivery_duration_seconds", &[]),
+        DebugValue::Histogram(samples) if samples.len() == 1
     ));
 }

@@ -50,7 +50,10 @@ pub(super) async fn session(
             return 1;
         }
     };
-    eprintln!("connected to {} (Ctrl-D or Ctrl-C closes)", args.url);
+    eprintln!(
+        "connected to {} (Ctrl-D or Ctrl-C closes; /help lists the commands)",
+        args.url
+    );
     let (lines, rx) = mpsc::unbounded_channel();
     let stop = Arc::new(AtomicBool::new(false));
     let thread = std::thread::spawn({
@@ -116,7 +119,7 @@ fn edit(mut editor: DefaultEditor, lines: &mpsc::UnboundedSender<Request>, stop:
             Ok(line) => {
                 // A failed add (a duplicate, a leading space) only leaves history as it was.
                 let _ = editor.add_history_entry(line.as_str());
-                if lines.send(Request::Line(line)).is_err() {
+                if lines.send(Request::Typed(line)).is_err() {
                     return;
                 }
             }
@@ -161,7 +164,15 @@ impl Input {
 
 impl Output {
     /// Prints a line above the prompt.
-    pub(super) fn print(&mut self, line: String) -> anyhow::Result<()> {
+    ///
+    /// The line gets its newline here: while the editor is not in `readline` (before the
+    /// first prompt, say), rustyline writes it to the terminal as it is, and the prompt drawn
+    /// next would overwrite a line left without one (a server's first message, sent as the
+    /// connection opens, was lost that way).
+    pub(super) fn print(&mut self, mut line: String) -> anyhow::Result<()> {
+        if !line.ends_with('\n') {
+            line.push('\n');
+        }
         self.printer.print(line).context("printing to the terminal")
     }
 

@@ -414,6 +414,7 @@ async fn stats(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: the Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> Response {
+    super::collect_process_metrics();
     (
         [(
             header::CONTENT_TYPE,

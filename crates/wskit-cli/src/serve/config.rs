@@ -14,6 +14,8 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 
+use crate::listen::ListenAddr;
+
 /// Options of `wskit serve`.
 #[derive(Debug, Default, Args)]
 #[command(after_long_help = AFTER_HELP)]
@@ -23,10 +25,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 
-    /// Address to listen on; port 0 picks a free port (the start-up line prints the address
-    /// bound). Default: 127.0.0.1:8080.
+    /// Address to listen on: IP:PORT, HOST:PORT (localhost:8080) or :PORT (every IPv4
+    /// interface); port 0 picks a free port (the start-up line prints the address bound).
+    /// Default: 127.0.0.1:8080.
     #[arg(long, env = "WSKIT_LISTEN", value_name = "ADDR", value_parser = parse_addr)]
-    listen: Option<SocketAddr>,
+    listen: Option<ListenAddr>,
 
     /// PEM certificate chain: serve https:// and wss:// (needs --tls-key). Default: none
     /// (plain http:// and ws://).
@@ -109,9 +112,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     drain_timeout: Option<Duration>,
 
-    /// Redis to run several nodes as one (`redis://[:PASSWORD@]HOST:PORT[/DB]`): broadcast,
-    /// group pushes, sends to ids and names, and GET /api/groups then work across every node
-    /// on the same Redis (pub/sub; memberships and names in keys that expire with the node).
+    /// Redis to run several nodes as one (`redis://[:PASSWORD@]HOST:PORT[/DB]`, or
+    /// `rediss://` for Redis over TLS, verified against the system's roots or SSL_CERT_FILE):
+    /// broadcast, group pushes, sends to ids and names, and GET /api/groups then work across
+    /// every node on the same Redis (pub/sub; memberships and names in keys that expire with
+    /// the node).
     /// The server does not start if Redis does not answer; later losses are retried while
     /// local delivery goes on. Default: none (everything in process).
     #[arg(long, env = "WSKIT_REDIS", value_name = "URL", hide_env_values = true)]
@@ -153,7 +158,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_REDIS_NODE_TTL", value_name = "DURATION", value_parser = parse_duration)]
     redis_node_ttl: Option<Duration>,
 
-    /// Print the effective configuration as TOML (the API key hidden) and exit.
+    /// Print the effective configuration as a TOML config file and exit (secrets, the API key
+    /// and a Redis password, are left out with a comment saying so).
     #[arg(long)]
     pub(crate) print_config: bool,
 }
@@ -199,7 +205,7 @@ pub(crate) struct Toggle(Option<Duration>);
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
-    pub(crate) listen: SocketAddr,
+    pub(crate) listen: ListenAddr,
     /// Certificate chain and key files.
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) api_key: Option<String>,
@@ -248,10 +254,10 @@ impl Config {
             (None, Some(_)) => bail!("tls_key is set but tls_cert is not: give both (--tls-cert)"),
         };
         if let Some(url) = &layer.redis {
-            if !url.starts_with("redis://") {
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 bail!(
-                    "redis: invalid URL {:?} (expected redis://HOST:PORT, such as \
-                     redis://127.0.0.1:6379)",
+                    "redis: invalid URL {:?} (expected redis://HOST:PORT, or rediss://HOST:PORT \
+                     for Redis over TLS, such as redis://127.0.0.1:6379)",
                     redacted(url)
                 );
             }
@@ -306,7 +312,7 @@ impl Config {
     /// Refuses a non-loopback listen address without an API key: the HTTP API would let
     /// anyone on the network publish and disconnect clients.
     pub(crate) fn check_exposure(&self) -> anyhow::Result<()> {
-        if self.api_key.is_none() && !self.listen.ip().is_loopback() {
+        if self.api_key.is_none() && !self.listen.is_loopback()? {
             bail!(
                 "refusing to listen on {} without an API key: the HTTP API (/api) would be open \
                  to the network. Set one with --api-key KEY (or WSKIT_API_KEY, or api_key in \
@@ -318,7 +324,8 @@ impl Config {
         Ok(())
     }
 
-    /// The configuration as a TOML file would give it, with the API key hidden.
+    /// The configuration as a TOML file that gives it back, except for the secrets (the API
+    /// key, the Redis password), which are left out with a comment saying so.
     pub(crate) fn to_toml(&self) -> String {
         let mut out = String::new();
         let toggle = |d: Option<Duration>| d.map_or_else(|| "off".to_owned(), fmt_duration);
@@ -329,7 +336,12 @@ impl Config {
             let _ = writeln!(out, "tls_key = {:?}", key.display().to_string());
         }
         if self.api_key.is_some() {
-            let _ = writeln!(out, "api_key = \"(hidden)\"");
+            // A placeholder would become the key if this output were used as a file.
+            let _ = writeln!(
+                out,
+                "# api_key is set but not shown: give it with WSKIT_API_KEY, --api-key or an \
+                 api_key line here"
+            );
         }
         let _ = writeln!(out, "allowed_origins = {:?}", self.allowed_origins);
         let _ = writeln!(out, "max_message_size = {}", self.max_message_size);
@@ -354,7 +366,15 @@ impl Config {
             fmt_duration(self.drain_timeout)
         );
         if let Some(url) = &self.redis {
-            let _ = writeln!(out, "redis = {:?}", redacted(url));
+            let (url, had_password) = without_password(url);
+            if had_password {
+                let _ = writeln!(
+                    out,
+                    "# the Redis password is not shown: give the full URL with WSKIT_REDIS, \
+                     --redis or here"
+                );
+            }
+            let _ = writeln!(out, "redis = {url:?}");
         }
         let _ = writeln!(out, "redis_cluster = {}", self.redis_cluster);
         let _ = writeln!(out, "io_uring = {}", self.io_uring);
@@ -368,7 +388,7 @@ impl Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)).into(),
             tls: None,
             api_key: None,
             allowed_origins: Vec::new(),
@@ -406,7 +426,7 @@ impl Policy {
 /// One source of settings, each unset or set.
 #[derive(Debug, Default)]
 struct Layer {
-    listen: Option<SocketAddr>,
+    listen: Option<ListenAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     api_key: Option<String>,
@@ -459,7 +479,7 @@ impl Layer {
 impl ServeArgs {
     fn layer(&self) -> Layer {
         Layer {
-            listen: self.listen,
+            listen: self.listen.clone(),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             api_key: self.api_key.clone(),
@@ -609,9 +629,8 @@ fn origins(value: &toml::Value) -> Result<Vec<String>, String> {
     }
 }
 
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+fn parse_addr(s: &str) -> Result<ListenAddr, String> {
     s.parse()
-        .map_err(|_| format!("invalid address {s:?} (expected IP:PORT, such as 127.0.0.1:8080)"))
 }
 
 /// A duration such as `30s`, `1m 30s`, `250ms`.
@@ -673,6 +692,21 @@ pub(crate) fn redacted(url: &str) -> String {
             format!("{scheme}://{user}:***@{host}")
         }
         _ => url.to_owned(),
+    }
+}
+
+/// A URL without its password, and whether it had one, for `--print-config`.
+fn without_password(url: &str) -> (String, bool) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), false);
+    };
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            let at = if user.is_empty() { "" } else { "@" };
+            (format!("{scheme}://{user}{at}{host}"), true)
+        }
+        _ => (url.to_owned(), false),
     }
 }
 
@@ -822,7 +856,8 @@ mod tests {
         assert_eq!(config.redis_node_ttl, Duration::from_secs(5));
         let shown = config.to_toml();
         assert!(
-            shown.contains("redis = \"redis://:***@127.0.0.1:6379/2\"")
+            shown.contains("redis = \"redis://127.0.0.1:6379/2\"")
+                && shown.contains("# the Redis password is not shown")
                 && !shown.contains("secret"),
             "{shown}"
         );

@@ -22,10 +22,11 @@
 //! is ours: on SIGINT or SIGTERM the hub closes every WebSocket with 1001 and drains
 //! (`/healthz` answers 503 meanwhile), then the listener closes.
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -33,6 +34,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -70,9 +72,7 @@ pub(crate) fn main(args: &ServeArgs) -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     // The recorder goes in first: the hub registers its counters with the recorder installed
     // when it is created.
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the Prometheus metrics recorder")?;
+    let metrics = metrics_recorder()?;
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
@@ -119,9 +119,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config.max_message_size.max(64 * 1024),
         ));
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = config.listen.bind().await?;
     let addr = listener.local_addr()?;
     // Before the start-up line: a signal that comes right after it must find the handlers.
     let mut signals = Signals::new()?;
@@ -202,6 +200,47 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Installs the Prometheus recorder and describes the series of `wskit serve` itself
+/// (`wskit_build_info`, the handshake latency, the `process_*` series); the hub describes its
+/// own when it is created.
+///
+/// The recorder keeps histogram samples until they are folded into their buckets, at each
+/// scrape and by the upkeep task started here, so that memory stays bounded when nothing
+/// scrapes.
+fn metrics_recorder() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)
+        .context("latency buckets")?
+        .install_recorder()
+        .context("installing the Prometheus metrics recorder")?;
+    metrics::describe_gauge!(
+        "wskit_build_info",
+        "Always 1; its labels tell the version of wskit serving."
+    );
+    metrics::gauge!("wskit_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    metrics::describe_histogram!(
+        HANDSHAKE,
+        metrics::Unit::Seconds,
+        "Time from accepting a connection (TLS included) to the 101 answer of its WebSocket \
+         upgrade; from the request head for an upgrade on a kept-alive connection."
+    );
+    PROCESS_METRICS.describe();
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            interval.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+/// Reads the `process_*` series (CPU time, memory, file descriptors, threads) for a scrape.
+pub(crate) fn collect_process_metrics() {
+    PROCESS_METRICS.collect();
+}
+
 /// The settings of `/ws` and `/echo`.
 fn service_options(config: &Config) -> ServiceOptions {
     let mut options = ServiceOptions::default()
@@ -280,6 +319,7 @@ async fn accept_loop(
         connections.spawn(connection(
             stream,
             peer,
+            Instant::now(),
             tls.clone(),
             app.clone(),
             stop.clone(),
@@ -295,16 +335,19 @@ async fn accept_loop(
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
+    accepted: Instant,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: Router,
     stop: watch::Receiver<bool>,
     handshake_timeout: Duration,
 ) {
     match tls {
-        None => http(stream, peer, app, stop, handshake_timeout).await,
+        None => http(stream, peer, accepted, app, stop, handshake_timeout).await,
         Some(acceptor) => {
             match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => http(stream, peer, app, stop, handshake_timeout).await,
+                Ok(Ok(stream)) => {
+                    http(stream, peer, accepted, app, stop, handshake_timeout).await;
+                }
                 Ok(Err(err)) => tracing::debug!(%peer, %err, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -315,17 +358,27 @@ async fn connection(
 async fn http<S>(
     stream: S,
     peer: SocketAddr,
+    accepted: Instant,
     app: Router,
     mut stop: watch::Receiver<bool>,
     handshake_timeout: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // The first request's handshake counts from the accept; later ones from their head.
+    let accepted = Cell::new(Some(accepted));
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let started = accepted.take().unwrap_or_else(Instant::now);
         // What `into_make_service_with_connect_info` would add: the hub records the peer.
         request.extensions_mut().insert(ConnectInfo(peer));
         let mut app = app.clone();
-        async move { Ok::<_, Infallible>(app.call(request).await.unwrap_or_else(|e| match e {})) }
+        async move {
+            let response = app.call(request).await.unwrap_or_else(|e| match e {});
+            if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+                metrics::histogram!(HANDSHAKE).record(started.elapsed().as_secs_f64());
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -344,6 +397,22 @@ async fn http<S>(
         tracing::debug!(%peer, %err, "HTTP connection ended with an error");
     }
 }
+
+/// The reader of the `process_*` series.
+static PROCESS_METRICS: LazyLock<metrics_process::Collector> =
+    LazyLock::new(metrics_process::Collector::default);
+
+/// The handshake latency histogram.
+const HANDSHAKE: &str = "wskit_handshake_duration_seconds";
+
+/// Bucket bounds of the latency histograms, in seconds: 100 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// How often histogram samples are folded into their buckets between scrapes.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// SIGINT and SIGTERM, registered at once.
 struct Signals {

@@ -10,6 +10,7 @@ use axum::routing::get;
 const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
 const STYLE_CSS: &str = include_str!("page/style.css");
+const FAVICON_SVG: &str = include_str!("page/favicon.svg");
 
 /// The routes of the page and its assets.
 pub(crate) fn router() -> Router {
@@ -25,6 +26,15 @@ pub(crate) fn router() -> Router {
         .route(
             "/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        // The page links the SVG; `/favicon.ico` is what browsers ask for without a link.
+        .route(
+            "/favicon.svg",
+            get(|| async { asset("image/svg+xml", FAVICON_SVG) }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { asset("image/svg+xml", FAVICON_SVG) }),
         )
 }
 

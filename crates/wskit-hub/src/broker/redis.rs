@@ -273,8 +273,10 @@ impl RedisOptions {
 // ===== impl RedisBroker =====
 
 impl RedisBroker {
-    /// A broker for the Redis at `url` (`redis://[:password@]host:port[/db]`), checked with a
-    /// `PING` now, so that a wrong address is reported at start-up. Later losses are retried.
+    /// A broker for the Redis at `url` (`redis://[:password@]host:port[/db]`, or `rediss://`
+    /// for TLS, which trusts the system's roots, or those of the PEM file that `SSL_CERT_FILE`
+    /// names), checked with a `PING` now, so that a wrong address is reported at start-up.
+    /// Later losses are retried.
     ///
     /// # Errors
     /// [`BrokerError::Backend`] for an invalid URL, [`BrokerError::Unavailable`] when Redis

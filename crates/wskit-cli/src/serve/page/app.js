@@ -234,8 +234,8 @@ $("name-form").onsubmit = async (event) => {
     log(state.current, { system: `you are now ${name}` });
     refreshPresence();
   } catch (err) {
+    // Once: in the room's log, or as a line of its own outside any room.
     log(state.current, { error: `name: ${err.message}` });
-    alertLine(`name: ${err.message}`);
   }
 };
 $("join-form").onsubmit = (event) => {
