@@ -3,7 +3,8 @@
 # fmt, clippy, the unit/integration tests, a release build, the Autobahn
 # TestSuite both ways (kosoku), the interop tests (Python websockets, npm ws
 # and websocket), the browser tests (Debian's Chromium) and a smoke run of the
-# perf harness (scripts/perf.py --smoke). Ends with
+# perf harness (scripts/perf.py --smoke). The Autobahn server-side cases and the interop
+# clients also run against the hub-served echo (`wskit serve`'s /echo). Ends with
 # "N passed, 0 failed" or exits non-zero at the first failing step.
 #
 # Environment:
@@ -167,6 +168,13 @@ step "Autobahn TestSuite both ways (kosoku): scripts/autobahn.py"
 "$PY" scripts/autobahn.py \
     --server-cmd "$RELEASE/wskit echo --listen 127.0.0.1:0" \
     --client-cmd "$RELEASE/examples/autobahn_client {url}"
+done_step
+
+# The same server-side cases against wskit-hub: the /echo service of `wskit serve` (the hub's
+# connection driver behind axum's upgrade, its queue and its writes).
+step "Autobahn TestSuite against the hub (kosoku): wskit serve's /echo"
+"$PY" scripts/autobahn.py --direction server --name hub --server-path /echo \
+    --server-cmd "$RELEASE/wskit serve --listen 127.0.0.1:0 --no-demo --max-message-size 64MiB --max-queued-bytes 64MiB --backpressure wait --heartbeat-interval off"
 done_step
 
 step "interop: tests/interop/run.py"
