@@ -11,6 +11,7 @@
 #   CARGO_TARGET_DIR  build cache (default ~/.cache/wskit/target, outside the clone)
 #   WSKIT_VENV        Python venv with kosoku + websockets (default ~/.cache/wskit/venv)
 #   WSKIT_AUTOBAHN_TIMEOUT_{PARALLEL,SERIAL,CLIENT}, WSKIT_AUTOBAHN_PARALLEL: see scripts/autobahn.py
+#   WSKIT_AUTOBAHN_HUB_SERIAL_PARALLEL  parallelism of the hub run's deflate cases (default 4)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -171,9 +172,11 @@ step "Autobahn TestSuite both ways (kosoku): scripts/autobahn.py"
 done_step
 
 # The same server-side cases against wskit-hub: the /echo service of `wskit serve` (the hub's
-# connection driver behind axum's upgrade, its queue and its writes).
+# connection driver behind axum's upgrade, its queue and its writes). The deflate cases run 4 at
+# a time too (WSKIT_AUTOBAHN_HUB_SERIAL_PARALLEL), which shortens this step on two cores.
 step "Autobahn TestSuite against the hub (kosoku): wskit serve's /echo"
 "$PY" scripts/autobahn.py --direction server --name hub --server-path /echo \
+    --serial-parallel "${WSKIT_AUTOBAHN_HUB_SERIAL_PARALLEL:-4}" \
     --server-cmd "$RELEASE/wskit serve --listen 127.0.0.1:0 --no-demo --max-message-size 64MiB --max-queued-bytes 64MiB --backpressure wait --heartbeat-interval off"
 done_step
 
