@@ -180,7 +180,7 @@ step "Autobahn TestSuite against the hub (kosoku): wskit serve's /echo"
     --server-cmd "$RELEASE/wskit serve --listen 127.0.0.1:0 --no-demo --max-message-size 64MiB --max-queued-bytes 64MiB --backpressure wait --heartbeat-interval off"
 done_step
 
-step "interop: tests/interop/run.py"
+step "interop: tests/interop/run.py (peers against wskit echo and the hub: serve's /echo, echo --broadcast; our client against theirs)"
 if [ -f tests/interop/run.py ]; then
     export WSKIT_BIN=$RELEASE/wskit
     if [ -x "$RELEASE/examples/interop_client" ]; then
