@@ -4,8 +4,9 @@
 * server direction: start the echo server (`wskit echo --listen 127.0.0.1:0`),
   read its `listening on ws://HOST:PORT` line, and drive it with
   `kosoku -m fuzzingclient`: all cases but 12.* / 13.* in parallel, then the
-  12.* / 13.* (permessage-deflate) cases one at a time (`-p 1`; kosoku reports
-  false timeouts for them when run in parallel).
+  12.* / 13.* (permessage-deflate) cases, one at a time unless
+  `--serial-parallel N` (kosoku may report false timeouts for them when run in
+  parallel on a busy machine).
 * client direction: start `kosoku -m fuzzingserver 127.0.0.1:0` and run the
   client harness (`autobahn_client ws://127.0.0.1:PORT`) against it.
 
@@ -15,6 +16,15 @@ INFORMATIONAL}. UNIMPLEMENTED (kosoku's verdict for 12.x/13.x when no
 permessage-deflate was negotiated) and a missing case count as failures.
 Writes reports/autobahn-summary.json; kosoku's own reports (JSON + HTML) go to
 reports/autobahn/{server,client}/. Exit status 0 only when both directions pass.
+
+The server direction can target a path and a server that prints
+`listening on http://HOST:PORT` (as `wskit serve` does), and a run can be
+named so that its reports sit beside the others, e.g. the hub-served echo:
+
+    python scripts/autobahn.py --direction server --name hub \
+        --server-cmd "wskit serve --listen 127.0.0.1:0 ..." --server-path /echo
+
+writes reports/autobahn/hub-server/ and reports/autobahn-hub-summary.json.
 
 Run it with the Python of the venv that has kosoku (scripts/test.sh does).
 Commands may be replaced, e.g. with the Python stand-ins:
@@ -178,17 +188,17 @@ def run_server_direction(args: argparse.Namespace, outdir: Path) -> dict[str, An
         shlex.split(args.server_cmd),
         outdir / "server-under-test.log",
         watch="stdout",
-        pattern=r"listening on ws://(\S+)",
+        pattern=r"listening on (?:ws|http)://([^\s/]+)",
     )
     parts: list[dict[str, Any]] = []
     try:
         addr = server.wait_ready(args.startup_timeout)
         if not addr:
-            notes.append(f"server did not print 'listening on ws://HOST:PORT' within {args.startup_timeout}s")
+            notes.append(f"server did not print 'listening on ws://HOST:PORT' (or http://) within {args.startup_timeout}s")
             log(notes[-1] + "\n" + server.tail())
             return {"notes": notes, "parts": parts, "dirs": [], "seconds": time.monotonic() - start}
-        addr = addr.rstrip("/")
-        log(f"server under test listening on ws://{addr}")
+        url = f"ws://{addr}{args.server_path}"
+        log(f"server under test listening on {url}")
 
         ids = select(all_case_ids(), args.include, args.exclude)
         serial = select(ids, SERIAL_GLOBS, [])
@@ -197,7 +207,8 @@ def run_server_direction(args: argparse.Namespace, outdir: Path) -> dict[str, An
         plan = [
             ("parallel", parallel, args.parallel, args.timeout_parallel,
              selection_args([], SERIAL_GLOBS)),
-            ("serial", serial, 1, args.timeout_serial, selection_args(SERIAL_GLOBS, [])),
+            ("serial", serial, args.serial_parallel, args.timeout_serial,
+             selection_args(SERIAL_GLOBS, [])),
         ]
         for name, cases, par, timeout, globs in plan:
             if not cases:
@@ -209,7 +220,7 @@ def run_server_direction(args: argparse.Namespace, outdir: Path) -> dict[str, An
             # the whole suite by glob; a development subset by explicit ids
             sel = globs if full else selection_args(cases, [])
             part_dir = outdir / name
-            argv = kosoku_cmd() + ["-m", "fuzzingclient", addr, "-p", str(par), "-o", str(part_dir)] + sel
+            argv = kosoku_cmd() + ["-m", "fuzzingclient", url, "-p", str(par), "-o", str(part_dir)] + sel
             log(f"server/{name}: {len(cases)} cases, -p {par}, timeout {timeout}s")
             rc, secs = run_logged(argv, outdir / f"kosoku-{name}.log", timeout)
             log(f"server/{name}: kosoku exit {rc if rc is not None else 'TIMEOUT'} after {secs:.1f}s")
@@ -365,11 +376,11 @@ def check(direction: str, run: dict[str, Any], expected: list[str]) -> dict[str,
 
 def print_table(summaries: list[dict[str, Any]]) -> None:
     widths = [max(len(c), 5) + 2 for c in COLUMNS]
-    head = f"{'direction':<10}{'cases':>8}" + "".join(f"{c:>{w}}" for c, w in zip(COLUMNS, widths))
+    head = f"{'direction':<12}{'cases':>8}" + "".join(f"{c:>{w}}" for c, w in zip(COLUMNS, widths))
     print(head + f"{'missing':>9}{'bad-close':>11}{'time':>8}")
     for s in summaries:
         close_bad = sum(n for k, n in s["behaviorClose"].items() if k not in ALLOWED)
-        row = f"{s['direction']:<10}{s['total']:>4}/{s['expected_total']:<3}"
+        row = f"{s['direction']:<12}{s['total']:>4}/{s['expected_total']:<3}"
         row += "".join(f"{s['behavior'][c]:>{w}}" for c, w in zip(COLUMNS, widths))
         row += f"{len(s['missing']):>9}{close_bad:>11}{s['seconds']:>7.0f}s"
         print(row)
@@ -407,7 +418,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--direction", choices=["both", "server", "client"], default="both")
     p.add_argument("--server-cmd", default=f"{td / 'release' / 'wskit'} echo --listen 127.0.0.1:0",
-                   help="prints 'listening on ws://HOST:PORT' on stdout once bound")
+                   help="prints 'listening on ws://HOST:PORT' (or http://) on stdout once bound")
+    p.add_argument("--server-path", default="",
+                   help="path of the echo service on the server under test (default: none, i.e. /)")
+    p.add_argument("--name", default="",
+                   help="name of this run: reports go to reports/autobahn/NAME-DIRECTION/ and "
+                        "reports/autobahn-NAME-summary.json (default: no name)")
     p.add_argument("--client-cmd", default=f"{td / 'release' / 'examples' / 'autobahn_client'} {{url}}",
                    help="'{url}' is replaced by ws://HOST:PORT of kosoku's fuzzingserver (appended if absent)")
     p.add_argument("-i", "--include", action="append", default=[], metavar="CASE",
@@ -415,6 +431,10 @@ def main() -> int:
     p.add_argument("-x", "--exclude", action="append", default=[], metavar="CASE")
     p.add_argument("-p", "--parallel", type=int, default=int(os.environ.get("WSKIT_AUTOBAHN_PARALLEL", "4")),
                    help="kosoku parallelism for the non-12/13 server cases")
+    p.add_argument("--serial-parallel", type=int,
+                   default=int(os.environ.get("WSKIT_AUTOBAHN_SERIAL_PARALLEL", "1")),
+                   help="kosoku parallelism for the 12.* / 13.* server cases (default 1: kosoku may "
+                        "report false timeouts for them in parallel on a busy machine)")
     p.add_argument("--timeout-parallel", type=float, default=float(os.environ.get("WSKIT_AUTOBAHN_TIMEOUT_PARALLEL", "300")))
     p.add_argument("--timeout-serial", type=float, default=float(os.environ.get("WSKIT_AUTOBAHN_TIMEOUT_SERIAL", "900")))
     p.add_argument("--timeout-client", type=float, default=float(os.environ.get("WSKIT_AUTOBAHN_TIMEOUT_CLIENT", "1200")))
@@ -436,14 +456,18 @@ def main() -> int:
 
     reports = Path(args.reports)
     summaries = []
+    if args.server_path and not args.server_path.startswith("/"):
+        log(f"--server-path must start with '/': {args.server_path!r}")
+        return 2
+    prefix = f"{args.name}-" if args.name else ""
     for direction, runner in (("server", run_server_direction), ("client", run_client_direction)):
         if args.direction not in ("both", direction):
             continue
-        outdir = reports / "autobahn" / direction
+        outdir = reports / "autobahn" / f"{prefix}{direction}"
         shutil.rmtree(outdir, ignore_errors=True)
         outdir.mkdir(parents=True)
-        log(f"== {direction} direction: {len(expected)} cases ==")
-        summaries.append(check(direction, runner(args, outdir), expected))
+        log(f"== {prefix}{direction} direction: {len(expected)} cases ==")
+        summaries.append(check(f"{prefix}{direction}", runner(args, outdir), expected))
 
     print_table(summaries)
     summary = {
@@ -452,11 +476,12 @@ def main() -> int:
         "allowed": sorted(ALLOWED),
         "directions": {s["direction"]: s for s in summaries},
     }
-    (reports / "autobahn-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary_file = reports / f"autobahn-{prefix}summary.json"
+    summary_file.write_text(json.dumps(summary, indent=2) + "\n")
     verdict = "PASS" if summary["ok"] else "FAIL"
     log(f"{verdict}: " + ", ".join(f"{s['direction']} {s['total']}/{s['expected_total']}"
                                    f" {'ok' if s['ok'] else 'FAILED'}" for s in summaries)
-        + f" (summary: {reports / 'autobahn-summary.json'})")
+        + f" (summary: {summary_file})")
     return 0 if summary["ok"] else 1
 
 

@@ -3,13 +3,15 @@
 # fmt, clippy, the unit/integration tests, a release build, the Autobahn
 # TestSuite both ways (kosoku), the interop tests (Python websockets, npm ws
 # and websocket), the browser tests (Debian's Chromium) and a smoke run of the
-# perf harness (scripts/perf.py --smoke). Ends with
+# perf harness (scripts/perf.py --smoke). The Autobahn server-side cases and the interop
+# clients also run against the hub-served echo (`wskit serve`'s /echo). Ends with
 # "N passed, 0 failed" or exits non-zero at the first failing step.
 #
 # Environment:
 #   CARGO_TARGET_DIR  build cache (default ~/.cache/wskit/target, outside the clone)
 #   WSKIT_VENV        Python venv with kosoku + websockets (default ~/.cache/wskit/venv)
 #   WSKIT_AUTOBAHN_TIMEOUT_{PARALLEL,SERIAL,CLIENT}, WSKIT_AUTOBAHN_PARALLEL: see scripts/autobahn.py
+#   WSKIT_AUTOBAHN_HUB_SERIAL_PARALLEL  parallelism of the hub run's deflate cases (default 4)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -196,7 +198,16 @@ step "Autobahn TestSuite both ways (kosoku): scripts/autobahn.py"
     --client-cmd "$RELEASE/examples/autobahn_client {url}"
 done_step
 
-step "interop: tests/interop/run.py"
+# The same server-side cases against wskit-hub: the /echo service of `wskit serve` (the hub's
+# connection driver behind axum's upgrade, its queue and its writes). The deflate cases run 4 at
+# a time too (WSKIT_AUTOBAHN_HUB_SERIAL_PARALLEL), which shortens this step on two cores.
+step "Autobahn TestSuite against the hub (kosoku): wskit serve's /echo"
+"$PY" scripts/autobahn.py --direction server --name hub --server-path /echo \
+    --serial-parallel "${WSKIT_AUTOBAHN_HUB_SERIAL_PARALLEL:-4}" \
+    --server-cmd "$RELEASE/wskit serve --listen 127.0.0.1:0 --no-demo --max-message-size 64MiB --max-queued-bytes 64MiB --backpressure wait --heartbeat-interval off"
+done_step
+
+step "interop: tests/interop/run.py (peers against wskit echo and the hub: serve's /echo, echo --broadcast; our client against theirs)"
 if [ -f tests/interop/run.py ]; then
     export WSKIT_BIN=$RELEASE/wskit
     if [ -x "$RELEASE/examples/interop_client" ]; then

@@ -9,16 +9,23 @@ for the Python peers, which run under the same interpreter):
     $VENV/bin/python tests/interop/run.py
 
 Part A runs third-party clients (Python `websockets`, npm `ws`, npm
-`websocket`) against `$WSKIT_BIN echo --listen 127.0.0.1:0`.
+`websocket`) against `$WSKIT_BIN echo --listen 127.0.0.1:0`; part H runs the
+same clients against the hub-served echo (the `/echo` service of
+`$WSKIT_BIN serve`, driven by wskit-hub), and a broadcast check against
+`$WSKIT_BIN echo --broadcast` (wskit-hub's fan-out, whose frames go straight
+into idle sockets, through io_uring where the kernel allows it).
 Part B runs `$WSKIT_INTEROP_CLIENT URL [--deflate] [--expect-close CODE]`
 against third-party echo servers (same three libraries).
 
 Overrides (to plug in stand-ins or wrappers; values are shell-split):
     --server-cmd CMD  / WSKIT_INTEROP_SERVER_CMD   replaces "$WSKIT_BIN echo --listen 127.0.0.1:0"
+    --hub-cmd CMD     / WSKIT_INTEROP_HUB_CMD      replaces "$WSKIT_BIN serve --listen 127.0.0.1:0 ..."
+                                                   (its echo is on /echo)
+    --broadcast-cmd CMD / WSKIT_INTEROP_BROADCAST_CMD replaces "$WSKIT_BIN echo --broadcast ..."
     --client-cmd CMD  / WSKIT_INTEROP_CLIENT_CMD   replaces "$WSKIT_INTEROP_CLIENT"
     --standins        both, with tests/peers/py_server.py and tests/peers/standin_client.py
 Other options: -k SUBSTR (run only checks whose name contains it; repeatable),
---list, -v (print the output of failing checks), --budget SECONDS (default 110).
+--list, -v (print the output of failing checks), --budget SECONDS (default 200).
 NODE selects the node binary (default: node on PATH).
 
 Output: one line per check, "ok   NAME" or "FAIL NAME: reason", then
@@ -51,6 +58,9 @@ PY = sys.executable
 NODE = os.environ.get("NODE", "node")
 
 LISTEN_RE = re.compile(r"^listening on (ws://\S+?)/?\s*$")
+# `wskit serve`'s first line, "wskit serve: listening on http://HOST:PORT (open it ...)", or
+# a stand-in's "listening on ws://HOST:PORT"
+SERVE_LISTEN_RE = re.compile(r"^(?:wskit serve: )?listening on (?:http|ws)://([^\s/]+)")
 SERVER_START_TIMEOUT = 15.0
 CLIENT_TIMEOUT = 30.0
 BIG_CLIENT_TIMEOUT = 45.0
@@ -125,9 +135,14 @@ class Failure(Exception):
 class Server:
     """A long-running server process that announces `listening on ws://...`."""
 
-    def __init__(self, label: str, cmd: list[str]):
+    def __init__(self, label: str, cmd: list[str], listen_re: re.Pattern[str] = LISTEN_RE,
+                 path: str = "/"):
+        """`listen_re` matches the first stdout line; its group 1 is ws://HOST:PORT or
+        HOST:PORT. `path` is the path of the echo service."""
         self.label = label
         self.cmd = cmd
+        self.listen_re = listen_re
+        self.path = path
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.stdout_tail: collections.deque[str] = collections.deque(maxlen=50)
@@ -165,12 +180,13 @@ class Server:
             code = self.proc.wait(5)
             raise Failure(f"{self.label} exited ({code}) before printing 'listening on ws://...': "
                           f"{one_line(self.stderr_text())}", self.output())
-        m = LISTEN_RE.match(first[0])
+        m = self.listen_re.match(first[0])
         if not m:
             self.stop()
-            raise Failure(f"{self.label}: first stdout line is not 'listening on ws://HOST:PORT': {first[0]!r}",
-                          self.output())
-        self.url = m.group(1) + "/"
+            raise Failure(f"{self.label}: first stdout line does not match {self.listen_re.pattern!r}: "
+                          f"{first[0]!r}", self.output())
+        base = m.group(1) if m.group(1).startswith("ws://") else "ws://" + m.group(1)
+        self.url = base + self.path
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -281,8 +297,17 @@ class Driver:
     def __init__(self, args):
         self.args = args
         self.server_cmd, self.server_cmd_problem = self._server_cmd()
+        self.hub_cmd, self.hub_cmd_problem = self._wskit_cmd(
+            "hub_cmd", "WSKIT_INTEROP_HUB_CMD",
+            ["serve", "--listen", "127.0.0.1:0", "--no-demo", "--max-message-size", "64MiB",
+             "--max-queued-bytes", "64MiB"])
+        self.broadcast_cmd, self.broadcast_cmd_problem = self._wskit_cmd(
+            "broadcast_cmd", "WSKIT_INTEROP_BROADCAST_CMD",
+            ["echo", "--broadcast", "--no-deflate", "--listen", "127.0.0.1:0"], ["--broadcast"])
         self.client_cmd, self.client_cmd_problem = self._client_cmd()
-        self.echo: Server | None = None
+        # part ("A", "H") -> its echo server, once started
+        self.echos: dict[str, Server] = {}
+        self.broadcast_server: Server | None = None
         # group name -> {"srv": Server} once that group's peer server was started
         self.group_servers: dict[str, dict[str, Server]] = {}
 
@@ -302,6 +327,21 @@ class Driver:
             return None, f"WSKIT_BIN={bin_} is not an executable file"
         return [bin_, "echo", "--listen", "127.0.0.1:0"], None
 
+    def _wskit_cmd(self, option: str, env: str, wskit_args: list[str], standin_args=()):
+        """A server of part H: the option or variable given, the stand-in, or `$WSKIT_BIN ARGS`."""
+        if self.args.standins:
+            return py_peer("py_server.py") + list(standin_args), None
+        raw = getattr(self.args, option) or os.environ.get(env)
+        if raw:
+            return shlex.split(raw), None
+        bin_ = os.environ.get("WSKIT_BIN")
+        if not bin_:
+            return None, f"WSKIT_BIN is not set (path to the wskit release binary), and no --{option.replace('_', '-')}"
+        bin_ = str(Path(bin_).resolve())
+        if not os.access(bin_, os.X_OK):
+            return None, f"WSKIT_BIN={bin_} is not an executable file"
+        return [bin_] + wskit_args, None
+
     def _client_cmd(self):
         if self.args.standins:
             return py_peer("standin_client.py"), None
@@ -316,32 +356,40 @@ class Driver:
             return None, f"WSKIT_INTEROP_CLIENT={bin_} is not an executable file"
         return [bin_], None
 
-    # -- part A: peers against the wskit echo server
+    # -- parts A and H: peers against the wskit echo server and the hub-served echo
 
-    def echo_server(self, left: float) -> Server:
-        if self.server_cmd is None:
-            raise Failure(self.server_cmd_problem)
-        if self.echo is not None and not self.echo.alive():
-            self.echo = None  # died in an earlier check (reported there); start afresh
-        if self.echo is None:
-            srv = Server("wskit echo server", self.server_cmd)
+    def echo_server(self, part: str, left: float) -> Server:
+        if part == "H":
+            cmd, problem = self.hub_cmd, self.hub_cmd_problem
+            listen_re, label, path = SERVE_LISTEN_RE, "hub echo (wskit serve, /echo)", "/echo"
+        else:
+            cmd, problem = self.server_cmd, self.server_cmd_problem
+            listen_re, label, path = LISTEN_RE, "wskit echo server", "/"
+        if cmd is None:
+            raise Failure(problem)
+        srv = self.echos.get(part)
+        if srv is not None and not srv.alive():
+            srv = None  # died in an earlier check (reported there); start afresh
+        if srv is None:
+            srv = Server(label, cmd, listen_re, path)
             srv.start(min(SERVER_START_TIMEOUT, left))
-            self.echo = srv
-        return self.echo
+            self.echos[part] = srv
+        return srv
 
     def check_server_survived(self, srv: Server, res_details: str) -> None:
         if not srv.alive():
             raise Failure(f"the peer finished but the echo server exited with {srv.exit_code()}: "
                           f"{one_line(srv.stderr_text()) or '(no stderr)'}", res_details + "\n" + srv.output())
 
-    def peer_client_check(self, peer: str, flags: list[str], timeout: float) -> Callable[[float], None]:
+    def peer_client_check(self, part: str, peer: str, flags: list[str],
+                          timeout: float) -> Callable[[float], None]:
         def run(left: float) -> None:
             prefix, _ = PEER_CLIENTS[peer]
             cmd0 = prefix()
             problem = peer_problem(cmd0)
             if problem:
                 raise Failure(problem)
-            srv = self.echo_server(left)
+            srv = self.echo_server(part, left)
             t = min(timeout, left)
             res = run_client(cmd0 + [srv.url] + flags, t)
             if not srv.alive():
@@ -349,7 +397,7 @@ class Driver:
             expect_ok(res, t)
         return run
 
-    def concurrent_check(self, timeout: float) -> Callable[[float], None]:
+    def concurrent_check(self, part: str, timeout: float) -> Callable[[float], None]:
         def run(left: float) -> None:
             jobs = [("websockets-client", ["--deflate"]), ("ws-client", ["--deflate"]),
                     ("websocket-client", []), ("websockets-client", [])]
@@ -357,7 +405,7 @@ class Driver:
                 problem = peer_problem(PEER_CLIENTS[peer][0]())
                 if problem:
                     raise Failure(problem)
-            srv = self.echo_server(left)
+            srv = self.echo_server(part, left)
             t = min(timeout, left)
             results: list[tuple[str, ClientResult | Exception]] = []
             lock = threading.Lock()
@@ -384,6 +432,61 @@ class Driver:
                     expect_ok(r, t)
                 except Failure as f:
                     raise Failure(f"{shlex.join([peer] + r.cmd[3:])}: {f.reason}", f.details) from None
+        return run
+
+    def broadcast_check(self, timeout: float) -> Callable[[float], None]:
+        """Three listeners (websockets, ws, websocket) stay idle while a fourth connection
+        sends: each gets every message, in order and unchanged, written into its socket by
+        the hub's fan-out while its connection's task sleeps."""
+        def run(left: float) -> None:
+            if self.broadcast_cmd is None:
+                raise Failure(self.broadcast_cmd_problem)
+            listeners = [py_peer("py_listen.py"), node_peer("listen.js") + ["ws"],
+                         node_peer("listen.js") + ["websocket"]]
+            for cmd in listeners:
+                problem = peer_problem(cmd)
+                if problem:
+                    raise Failure(problem)
+            t = min(timeout, left)
+            deadline = time.monotonic() + t
+            if self.broadcast_server is None or not self.broadcast_server.alive():
+                self.broadcast_server = Server("wskit echo --broadcast", self.broadcast_cmd)
+                self.broadcast_server.start(min(SERVER_START_TIMEOUT, left))
+            srv = self.broadcast_server
+            started: list[tuple[subprocess.Popen, list[str], threading.Event]] = []
+            for cmd in listeners:
+                proc = _popen(cmd + [srv.url])
+                lines: list[str] = []
+                ready = threading.Event()
+
+                def pump(stream, lines=lines, ready=ready):
+                    for raw in stream:
+                        line = raw.decode("utf-8", "replace").rstrip("\n")
+                        lines.append(line)
+                        if line == "ready":
+                            ready.set()
+                    ready.set()
+
+                threading.Thread(target=pump, args=(proc.stdout,), daemon=True).start()
+                started.append((proc, lines, ready))
+            for proc, lines, ready in started:
+                if not ready.wait(max(0.0, deadline - time.monotonic())) or "ready" not in lines:
+                    err = proc.stderr.read().decode("utf-8", "replace") if proc.poll() is not None else ""
+                    raise Failure(f"{shlex.join(proc.args[1:3])}: not connected: {one_line(err) or '(no output)'}")
+            res = run_client(py_peer("py_listen.py") + [srv.url, "--send"], max(1.0, deadline - time.monotonic()))
+            expect_ok(res, t)
+            for proc, lines, _ in started:
+                try:
+                    code = proc.wait(max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    _kill_group(proc)
+                    code = None
+                err = proc.stderr.read().decode("utf-8", "replace")
+                name = shlex.join(proc.args[1:3])
+                if code != 0 or not any(ln.startswith("ok") for ln in lines):
+                    raise Failure(f"{name}: exit {code}: {one_line(err) or one_line(chr(10).join(lines))}")
+            if not srv.alive():
+                self.check_server_survived(srv, "")
         return run
 
     # -- part B: our client against peer servers
@@ -413,23 +516,27 @@ class Driver:
         """Groups of checks; a group may own a peer server (started lazily, stopped after the group)."""
         groups: list[tuple[str, list[Check]]] = []
 
-        # ---- A
-        a: list[Check] = []
-        for peer, (_, deflate_ok) in PEER_CLIENTS.items():
-            for deflate in ([False, True] if deflate_ok else [False]):
-                flags = ["--deflate"] if deflate else []
-                a.append(Check(f"A {peer} deflate={'on' if deflate else 'off'}",
-                               self.peer_client_check(peer, flags, CLIENT_TIMEOUT)))
-        a.append(Check("A websockets-client 16MiB deflate=off",
-                       self.peer_client_check("websockets-client", ["--big"], BIG_CLIENT_TIMEOUT)))
-        a.append(Check("A ws-client 16MiB deflate=on",
-                       self.peer_client_check("ws-client", ["--big", "--deflate"], BIG_CLIENT_TIMEOUT)))
-        for peer in PEER_CLIENTS:
-            for code in (1000, 1001):
-                a.append(Check(f"A {peer} close={code}",
-                               self.peer_client_check(peer, ["--quick", "--close", str(code)], CLIENT_TIMEOUT)))
-        a.append(Check("A 4 clients concurrently", self.concurrent_check(BIG_CLIENT_TIMEOUT)))
-        groups.append(("A", a))
+        # ---- A (wskit echo) and H (the hub-served echo of wskit serve)
+        for part in ("A", "H"):
+            a: list[Check] = []
+            for peer, (_, deflate_ok) in PEER_CLIENTS.items():
+                for deflate in ([False, True] if deflate_ok else [False]):
+                    flags = ["--deflate"] if deflate else []
+                    a.append(Check(f"{part} {peer} deflate={'on' if deflate else 'off'}",
+                                   self.peer_client_check(part, peer, flags, CLIENT_TIMEOUT)))
+            a.append(Check(f"{part} websockets-client 16MiB deflate=off",
+                           self.peer_client_check(part, "websockets-client", ["--big"], BIG_CLIENT_TIMEOUT)))
+            a.append(Check(f"{part} ws-client 16MiB deflate=on",
+                           self.peer_client_check(part, "ws-client", ["--big", "--deflate"], BIG_CLIENT_TIMEOUT)))
+            for peer in PEER_CLIENTS:
+                for code in (1000, 1001):
+                    a.append(Check(f"{part} {peer} close={code}",
+                                   self.peer_client_check(part, peer, ["--quick", "--close", str(code)],
+                                                          CLIENT_TIMEOUT)))
+            a.append(Check(f"{part} 4 clients concurrently", self.concurrent_check(part, BIG_CLIENT_TIMEOUT)))
+            groups.append((part, a))
+        groups.append(("H broadcast", [Check("H broadcast: 3 listeners (websockets, ws, websocket)",
+                                             self.broadcast_check(BIG_CLIENT_TIMEOUT))]))
 
         # ---- B
         peer_servers = [
@@ -469,10 +576,13 @@ class Driver:
         return groups
 
     def stop_group(self, group_name: str) -> None:
-        if group_name == "A":
-            if self.echo is not None:
-                self.echo.stop()
-                self.echo = None
+        if group_name in self.echos:
+            self.echos.pop(group_name).stop()
+            return
+        if group_name == "H broadcast":
+            if self.broadcast_server is not None:
+                self.broadcast_server.stop()
+                self.broadcast_server = None
             return
         holder = self.group_servers.get(group_name, {})
         if "srv" in holder:
@@ -483,12 +593,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server-cmd", help="command replacing `$WSKIT_BIN echo --listen 127.0.0.1:0`")
     ap.add_argument("--client-cmd", help="command replacing `$WSKIT_INTEROP_CLIENT`")
+    ap.add_argument("--hub-cmd", help="command replacing `$WSKIT_BIN serve ...` (it must print "
+                    "'listening on ws://HOST:PORT' or 'wskit serve: listening on http://HOST:PORT' "
+                    "first and echo on /echo)")
+    ap.add_argument("--broadcast-cmd", help="command replacing `$WSKIT_BIN echo --broadcast ...`")
     ap.add_argument("--standins", action="store_true",
                     help="use tests/peers/py_server.py and tests/peers/standin_client.py as our programs")
     ap.add_argument("-k", action="append", default=[], metavar="SUBSTR", help="only checks whose name contains SUBSTR")
     ap.add_argument("--list", action="store_true", help="list the checks and exit")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the output of failing checks")
-    ap.add_argument("--budget", type=float, default=110.0, help="overall time budget in seconds")
+    ap.add_argument("--budget", type=float, default=200.0, help="overall time budget in seconds")
     args = ap.parse_args()
 
     driver = Driver(args)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Interop peer: Python `websockets` (asyncio) echo server.
 
-usage: py_server.py [--no-deflate] [--host 127.0.0.1] [--port 0]
+usage: py_server.py [--no-deflate] [--broadcast] [--host 127.0.0.1] [--port 0]
 
 Echoes text as text and binary as binary on any path, accepts messages up to
 64 MiB, accepts permessage-deflate when offered (websockets' default, which
@@ -11,7 +11,8 @@ answers a close frame by echoing its code and reason (websockets' default).
 Prints "listening on ws://HOST:PORT" as its first stdout line once bound.
 
 It behaves like `wskit echo`, so the interop driver also uses it as the
-stand-in for that server (run.py --standins).
+stand-in for that server (run.py --standins); with --broadcast, like
+`wskit echo --broadcast`: every message goes to every connection.
 """
 
 import argparse
@@ -31,9 +32,27 @@ async def echo(conn) -> None:
         pass
 
 
+CONNECTIONS: set = set()
+
+
+async def fan_out(conn) -> None:
+    CONNECTIONS.add(conn)
+    try:
+        async for message in conn:
+            for other in list(CONNECTIONS):
+                try:
+                    await other.send(message)
+                except ConnectionClosed:
+                    pass
+    except ConnectionClosed:
+        pass
+    finally:
+        CONNECTIONS.discard(conn)
+
+
 async def main_async(args) -> None:
     async with serve(
-        echo,
+        fan_out if args.broadcast else echo,
         args.host,
         args.port,
         compression=None if args.no_deflate else "deflate",
@@ -51,6 +70,7 @@ async def main_async(args) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-deflate", action="store_true")
+    ap.add_argument("--broadcast", action="store_true")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     asyncio.run(main_async(ap.parse_args()))

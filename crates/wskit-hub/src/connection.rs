@@ -26,9 +26,16 @@ use crate::options::Backpressure;
 use crate::request::UpgradeRequest;
 
 /// The state of a connection, as browsers name it.
+///
+/// A [`Connection`] is handed out (to a service, by the registry, in events) only once its
+/// opening handshake has succeeded, so [`Connection::ready_state`] starts at `Open` and never
+/// returns `Connecting`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[doc(alias = "readyState")]
+#[doc(alias = "ready-state")]
 pub enum ReadyState {
-    /// The opening handshake is under way.
+    /// The opening handshake is under way. Never returned by [`Connection::ready_state`]: the
+    /// state is here so that the four match the browser's `readyState`.
     Connecting,
     /// Messages flow both ways.
     Open,
@@ -53,6 +60,7 @@ pub enum ReadyState {
 /// conn.close(wskit::CloseCode::NORMAL, "bye");
 /// # Ok(()) }
 /// ```
+#[doc(alias = "WebSocketClient")]
 #[derive(Clone)]
 pub struct Connection {
     pub(crate) shared: Arc<Shared>,
@@ -116,6 +124,9 @@ pub(crate) enum Outgoing {
     Rest(Bytes),
     Ping(Bytes, Option<oneshot::Sender<Duration>>),
     Close(CloseFrame),
+    /// [`Connection::close_now`]: this close frame, then the end of the connection without
+    /// waiting for the peer's. Always last in the queue, behind at most a [`Self::Rest`].
+    Drop(CloseFrame),
 }
 
 impl Outgoing {
@@ -125,9 +136,24 @@ impl Outgoing {
             Self::Message(msg) => msg.as_payload().len(),
             Self::Encoded(msg) => msg.frame().len(),
             Self::Rest(bytes) => bytes.len(),
-            Self::Ping(..) | Self::Close(_) => 0,
+            Self::Ping(..) | Self::Close(_) | Self::Drop(_) => 0,
         }
     }
+}
+
+/// A close frame for `code` and `reason`: a code that may not be sent (1005, 1006, 1015, below
+/// 1000) becomes 1000, the reason is cut to 123 bytes at a character boundary.
+fn sendable(code: CloseCode, reason: &str) -> CloseFrame {
+    let code = if code.is_sendable() {
+        code
+    } else {
+        CloseCode::NORMAL
+    };
+    let mut end = reason.len().min(CloseFrame::MAX_REASON_LEN);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame::new(code, &reason[..end])
 }
 
 const CONNECTING: u8 = 0;
@@ -178,8 +204,11 @@ impl Connection {
         13
     }
 
-    /// The connection's state.
+    /// The connection's state: `Open`, then `Closing` once a close was sent, received or
+    /// asked for, then `Closed`. Never [`ReadyState::Connecting`]: the handshake is done.
     #[must_use]
+    #[doc(alias = "readyState")]
+    #[doc(alias = "ready-state")]
     pub fn ready_state(&self) -> ReadyState {
         match self.shared.state.load(Ordering::Acquire) {
             CONNECTING => ReadyState::Connecting,
@@ -205,6 +234,9 @@ impl Connection {
     ///
     /// # Errors
     /// As [`send`](Self::send).
+    #[doc(alias = "pushText")]
+    #[doc(alias = "pusText")]
+    #[doc(alias = "send-text")]
     pub async fn send_text(&self, text: impl Into<wskit::Utf8Bytes>) -> Result<(), SendError> {
         self.send(Message::Text(text.into())).await
     }
@@ -213,6 +245,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`send`](Self::send).
+    #[doc(alias = "send-binary")]
     pub async fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.send(Message::Binary(data.into())).await
     }
@@ -331,6 +364,7 @@ impl Connection {
     /// println!("round trip: {rtt:?}");
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "send-ping")]
     pub async fn ping(&self, payload: impl Into<Bytes>) -> Result<Duration, SendError> {
         let mut payload: Bytes = payload.into();
         payload.truncate(125);
@@ -344,22 +378,49 @@ impl Connection {
     /// and `reason` (cut to 123 bytes at a character boundary); the connection ends when the
     /// peer answers or the close timeout passes. Later sends fail with [`SendError::Closed`].
     /// Codes that may not be sent (1005, 1006, 1015, below 1000) are replaced by 1000.
+    #[doc(alias = "close-connection")]
     pub fn close(&self, code: CloseCode, reason: &str) {
-        let code = if code.is_sendable() {
-            code
-        } else {
-            CloseCode::NORMAL
+        let _ = self.push(Outgoing::Close(sendable(code, reason)), Overflow::NoWait);
+    }
+
+    /// Closes the connection forcefully: sends a close frame with `code` and `reason` (as
+    /// [`close`](Self::close) takes them), then drops the connection at once, without waiting
+    /// for the peer's close frame (Kitura's `drop(reason:description:)`). Messages still
+    /// queued are discarded; the close frame goes out as far as the socket takes it without
+    /// waiting. `on_close` reports `code` and `reason`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn run(conn: wskit_hub::Connection) {
+    /// conn.close_now(wskit::CloseCode::POLICY_VIOLATION, "too many requests");
+    /// # }
+    /// ```
+    #[doc(alias = "drop")]
+    pub fn close_now(&self, code: CloseCode, reason: &str) {
+        let frame = sendable(code, reason);
+        let mut queue = self.lock_queue();
+        // The rest of a frame a direct write started must go first, or the stream breaks.
+        let rest = match queue.items.front() {
+            Some(Outgoing::Rest(_)) => queue.items.pop_front(),
+            _ => None,
         };
-        let mut end = reason.len().min(CloseFrame::MAX_REASON_LEN);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let frame = CloseFrame::new(code, &reason[..end]);
-        let _ = self.push(Outgoing::Close(frame), Overflow::NoWait);
+        queue.items.clear();
+        queue.bytes = rest.as_ref().map_or(0, Outgoing::cost);
+        queue.items.extend(rest);
+        queue.items.push_back(Outgoing::Drop(frame));
+        queue.closed = true;
+        drop(queue);
+        // The driver takes the frame out of the queue when it sees the flag.
+        self.shared.hangup.store(true, Ordering::Release);
+        self.set_state(ReadyState::Closing);
+        // Senders waiting for room find the queue closed.
+        self.shared.changed.notify_waiters();
+        self.shared.waker.wake();
     }
 
     /// Drops the connection at once, without a close frame (the peer sees code 1006).
-    /// Queued messages are discarded.
+    /// Queued messages are discarded. [`close_now`](Self::close_now) sends a close frame
+    /// first.
     pub fn hangup(&self) {
         self.shared.hangup.store(true, Ordering::Release);
         self.lock_queue().closed = true;

@@ -220,6 +220,7 @@ where
         }
         loop {
             if self.conn.shared.hangup.load(Ordering::Acquire) {
+                self.cut(cx);
                 self.record(abnormal("hung up"));
                 self.finished = true;
                 self.next = None;
@@ -284,6 +285,36 @@ where
             self.park();
             return Poll::Pending;
         }
+    }
+
+    /// The end of a hang-up. For [`Connection::close_now`], puts its close frame (behind the
+    /// rest of a frame a direct write started) into the socket's buffer, unless `pump` already
+    /// did, and writes what the socket takes now, without waiting.
+    fn cut(&mut self, cx: &mut Context<'_>) {
+        let items = std::mem::take(&mut self.conn.lock_queue().items);
+        for item in items {
+            match item {
+                Outgoing::Rest(bytes) => self.ws.queue_raw(bytes),
+                Outgoing::Drop(frame) => self.start_drop(&frame),
+                _ => {}
+            }
+        }
+        if self.our_close.is_some() {
+            let _ = self.ws.poll_flush_outbox(cx);
+        }
+    }
+
+    /// Queues the close frame of [`Connection::close_now`] and records the outcome it gives.
+    fn start_drop(&mut self, frame: &wskit::CloseFrame) {
+        // `close_now` made the code and reason sendable: this cannot fail.
+        let _ = self.ws.start_close(frame.code, frame.reason.as_str());
+        let reason: Box<str> = frame.reason.as_str().into();
+        self.our_close = Some((frame.code, reason.clone()));
+        self.record(Outcome {
+            code: frame.code,
+            reason,
+            clean: false,
+        });
     }
 
     /// Moves queued messages into the socket and writes them out.
@@ -354,6 +385,12 @@ where
                     extra.pings.push((payload.clone(), Instant::now(), waiter));
                 }
                 self.ws.queue(Message::Ping(payload)).map(|()| None)
+            }
+            Outgoing::Drop(frame) => {
+                // The connection ends at the next turn of `poll_drive`, which sees the hang-up
+                // flag `close_now` set after it queued the frame.
+                self.start_drop(&frame);
+                Ok(None)
             }
             Outgoing::Close(frame) => {
                 self.our_close = Some((frame.code, frame.reason.as_str().into()));

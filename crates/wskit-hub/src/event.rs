@@ -11,6 +11,7 @@ use crate::id::ConnectionId;
 #[non_exhaustive]
 pub enum HubEvent {
     /// A connection was accepted on `path`.
+    #[doc(alias = "ConnectionReceived")]
     Received {
         /// The connection's id.
         id: ConnectionId,
@@ -18,6 +19,7 @@ pub enum HubEvent {
         path: String,
     },
     /// A connection ended with `code` (1006 when it ended without a close frame).
+    #[doc(alias = "ConnectionClosed")]
     Closed {
         /// The connection's id.
         id: ConnectionId,
@@ -28,6 +30,7 @@ pub enum HubEvent {
     },
     /// A connection failed (protocol violation, oversized message, I/O error); `Closed`
     /// follows.
+    #[doc(alias = "ConnectionFailure")]
     Failed {
         /// The connection's id.
         id: ConnectionId,

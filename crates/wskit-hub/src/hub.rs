@@ -530,6 +530,7 @@ impl Hub {
     /// A stream of connection events: received, closed (with the code), failed. Each call
     /// starts a new reader that sees events from now on; a slow reader never blocks the
     /// connections (it gets [`HubEvent::Lagged`] instead).
+    #[doc(alias = "EventStream")]
     #[must_use]
     pub fn events(&self) -> EventStream {
         EventStream {
@@ -775,9 +776,10 @@ impl Hub {
                 data: std::sync::Mutex::new(state),
             }),
         };
+        // Open before anyone can see it: a `Connection` is never `Connecting`.
+        conn.set_state(ReadyState::Open);
         let live = Live::enter(&self.inner);
         write(&self.inner.registry).insert(conn.clone());
-        conn.set_state(ReadyState::Open);
         self.inner.metrics.opened();
         tracing::info!(
             id = %conn.id(),
@@ -908,6 +910,8 @@ impl std::fmt::Debug for Hub {
 /// assert_eq!(wskit_hub::join_path("/test/", "websocket"), "/test/websocket");
 /// assert_eq!(wskit_hub::join_path("", ""), "/");
 /// ```
+#[doc(alias = "WebSocketUpgradePath")]
+#[doc(alias = "BasePath")]
 #[must_use]
 pub fn join_path(base: &str, upgrade: &str) -> String {
     let base = base.trim_end_matches('/');

@@ -196,6 +196,7 @@ impl ServiceOptions {
 
     /// The subprotocols the service speaks, in order of preference; the first the client
     /// offers is selected. Default: none.
+    #[doc(alias = "accept-protocols")]
     #[must_use]
     pub fn protocols<I, S>(mut self, protocols: I) -> Self
     where
@@ -207,6 +208,7 @@ impl ServiceOptions {
     }
 
     /// Adds a header to every `101` response of the service. Default: none.
+    #[doc(alias = "additional-headers")]
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.server = self.server.header(name, value);
@@ -240,6 +242,8 @@ impl ServiceOptions {
     /// Pings every `interval` and hangs up a connection whose pong does not come within
     /// `timeout` (a half-open TCP connection is detected within `interval + timeout`).
     /// Default: off.
+    #[doc(alias = "KeepAlive")]
+    #[doc(alias = "setupPings")]
     #[must_use]
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
         self.heartbeat = Some((interval, timeout));

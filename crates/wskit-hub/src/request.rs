@@ -72,7 +72,9 @@ impl UpgradeRequest {
             .iter()
             .map(|header| header.name.len() + header.value.len() + 2)
             .sum();
-        let mut head = Head::new(&request.target, lines);
+        // An absolute-form target (`GET ws://host/chat HTTP/1.1`) is kept as its path and
+        // query, as routing sees it.
+        let mut head = Head::new(&request.origin_form(), lines);
         for header in &request.headers.0 {
             // httparse already checked names and values; anything http rejects is skipped, as
             // `headers` could not hold it.

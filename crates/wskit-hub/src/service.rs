@@ -44,32 +44,42 @@ pub enum Idle {
 ///     }
 /// }
 /// ```
+#[doc(alias = "WebSocketService")]
 pub trait Service: Send + Sync + 'static {
     /// The connection is open (the `101` response was sent).
+    #[doc(alias = "OnOpen")]
+    #[doc(alias = "onOpen")]
+    #[doc(alias = ":open")]
     fn on_open(&self, conn: &Connection) -> impl Future<Output = ()> + Send {
         let _ = conn;
         async {}
     }
 
     /// A text message arrived.
+    #[doc(alias = "OnTextMessage")]
+    #[doc(alias = "onTextMessage")]
+    #[doc(alias = ":message")]
     fn on_text(&self, conn: &Connection, text: Utf8Bytes) -> impl Future<Output = ()> + Send {
         let _ = (conn, text);
         async {}
     }
 
     /// A binary message arrived.
+    #[doc(alias = ":message")]
     fn on_binary(&self, conn: &Connection, data: Bytes) -> impl Future<Output = ()> + Send {
         let _ = (conn, data);
         async {}
     }
 
     /// A ping arrived (the pong has already been sent).
+    #[doc(alias = "PingHdlr")]
     fn on_ping(&self, conn: &Connection, payload: Bytes) -> impl Future<Output = ()> + Send {
         let _ = (conn, payload);
         async {}
     }
 
     /// A pong arrived.
+    #[doc(alias = "PongHdlr")]
     fn on_pong(&self, conn: &Connection, payload: Bytes) -> impl Future<Output = ()> + Send {
         let _ = (conn, payload);
         async {}
@@ -78,6 +88,9 @@ pub trait Service: Send + Sync + 'static {
     /// The connection has ended, however it ended: `code` is the peer's close code, ours, or
     /// 1006 when the transport closed without a close frame. Called exactly once; sends
     /// fail from here on.
+    #[doc(alias = "OnClose")]
+    #[doc(alias = "onClose")]
+    #[doc(alias = ":close")]
     fn on_close(
         &self,
         conn: &Connection,
@@ -90,6 +103,7 @@ pub trait Service: Send + Sync + 'static {
 
     /// The connection failed: a protocol violation by the peer (the matching close code was
     /// sent), a message over the size limit (1009), or an I/O error. `on_close` follows.
+    #[doc(alias = ":error")]
     fn on_error(&self, conn: &Connection, error: &wskit::Error) -> impl Future<Output = ()> + Send {
         let _ = (conn, error);
         async {}

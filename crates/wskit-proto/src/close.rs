@@ -17,6 +17,7 @@ use crate::message::Utf8Bytes;
 /// assert!(CloseCode::from(4000).is_sendable());
 /// assert!(!CloseCode::NO_STATUS.is_sendable()); // 1005 never goes on the wire
 /// ```
+#[doc(alias = "WebSocketCloseReasonCode")]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CloseCode(u16);
 

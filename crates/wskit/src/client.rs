@@ -31,6 +31,9 @@ use crate::websocket::{WebSocket, with_timeout};
 /// ws.send(wskit::Message::text("hi")).await?;
 /// # Ok(()) }
 /// ```
+#[doc(alias = "newWebSocket")]
+#[doc(alias = "make-client")]
+#[doc(alias = "start-connection")]
 pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Negotiated), Error> {
     Client::new(url).connect().await
 }
@@ -120,6 +123,7 @@ impl WsUrl {
 ///     .await?;
 /// # Ok(()) }
 /// ```
+#[doc(alias = "make-client")]
 #[derive(Debug, Clone)]
 pub struct Client {
     url: String,
@@ -155,6 +159,7 @@ impl Client {
     }
 
     /// Subprotocols to offer, most preferred first; the server's choice must be one of them.
+    #[doc(alias = "accept-protocols")]
     #[must_use]
     pub fn protocols<I, S>(mut self, protocols: I) -> Self
     where
@@ -166,6 +171,7 @@ impl Client {
     }
 
     /// Adds a request header (`Authorization`, `Origin`, `Cookie`, ...).
+    #[doc(alias = "additional-headers")]
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));

@@ -49,6 +49,8 @@ impl Default for IoSettings {
 impl Config {
     /// The largest message accepted (counted decompressed); larger closes with 1009.
     /// Default: 64 MiB.
+    #[doc(alias = "max-length")]
+    #[doc(alias = "max_length")]
     #[must_use]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.proto = self.proto.max_message_size(bytes);

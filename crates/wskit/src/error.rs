@@ -6,6 +6,8 @@ use proto::ProtocolError;
 use proto::handshake::HandshakeError;
 
 /// An error of a WebSocket connection or handshake.
+#[doc(alias = "WebSocketError")]
+#[doc(alias = "PROTOCOL-ERROR")]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -29,6 +29,9 @@ use crate::websocket::{WebSocket, with_timeout};
 /// }
 /// # Ok(()) }
 /// ```
+#[doc(alias = "newWebSocket")]
+#[doc(alias = "make-server")]
+#[doc(alias = "start-connection")]
 pub async fn accept<S>(stream: S) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -45,6 +48,7 @@ where
 ///     .header("X-Server", "wskit")
 ///     .config(wskit::Config::default().max_message_size(1 << 20));
 /// ```
+#[doc(alias = "make-server")]
 #[derive(Debug, Clone, Default)]
 pub struct Server {
     config: Config,
@@ -77,6 +81,7 @@ impl Server {
     }
 
     /// The subprotocols we speak; the first the client offers is selected.
+    #[doc(alias = "accept-protocols")]
     #[must_use]
     pub fn protocols<I, S>(mut self, protocols: I) -> Self
     where
@@ -88,6 +93,7 @@ impl Server {
     }
 
     /// Adds a header to every `101` response.
+    #[doc(alias = "additional-headers")]
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));

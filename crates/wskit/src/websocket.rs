@@ -19,9 +19,15 @@ use crate::error::Error;
 use crate::read_pool;
 
 /// The connection state, as browsers name it.
+///
+/// A [`WebSocket`] exists only once its opening handshake has succeeded, so
+/// [`WebSocket::ready_state`] starts at `Open` and never returns `Connecting`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(alias = "readyState")]
+#[doc(alias = "ready-state")]
 pub enum ReadyState {
-    /// The opening handshake is under way.
+    /// The opening handshake is under way. Never returned by [`WebSocket::ready_state`]: the
+    /// state is here so that the four match the browser's `readyState`.
     Connecting,
     /// Messages flow both ways.
     Open,
@@ -81,6 +87,8 @@ pub struct WebSocket<S> {
 struct Cold {
     protocol: Option<String>,
     close_deadline: Option<Pin<Box<Sleep>>>,
+    /// [`WebSocket::setup_pings`]: the interval and the time of the next ping.
+    pings: Option<(Duration, Pin<Box<Sleep>>)>,
 }
 
 impl<S> WebSocket<S>
@@ -106,7 +114,7 @@ where
             cold: protocol.map(|protocol| {
                 Box::new(Cold {
                     protocol: Some(protocol),
-                    close_deadline: None,
+                    ..Cold::default()
                 })
             }),
             read_hint: 0,
@@ -119,6 +127,7 @@ where
     /// Receives the next message: text, binary, ping, pong, or the peer's close.
     ///
     /// Returns `None` once the connection is closed and the transport shut down.
+    #[doc(alias = "receivePacket")]
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -128,6 +137,7 @@ where
     /// # Errors
     /// [`Error::Unexpected`] when a binary message comes instead, [`Error::Closed`] on a close,
     /// and the errors of [`recv`](Self::recv).
+    #[doc(alias = "receiveStrPacket")]
     pub async fn recv_text(&mut self) -> Result<Utf8Bytes, Error> {
         loop {
             match self.recv().await.ok_or(Error::Closed)?? {
@@ -144,6 +154,7 @@ where
     /// # Errors
     /// [`Error::Unexpected`] when a text message comes instead, [`Error::Closed`] on a close,
     /// and the errors of [`recv`](Self::recv).
+    #[doc(alias = "receiveBinaryPacket")]
     pub async fn recv_binary(&mut self) -> Result<Bytes, Error> {
         loop {
             match self.recv().await.ok_or(Error::Closed)?? {
@@ -199,6 +210,7 @@ where
     ///
     /// # Errors
     /// As [`send`](Self::send).
+    #[doc(alias = "send-ping")]
     pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
         self.send(Message::Ping(payload.into())).await
     }
@@ -210,6 +222,7 @@ where
     /// # Errors
     /// [`Error::Usage`] for a code that may not be sent (1005, 1006, 1015, …) or a reason over
     /// 123 bytes; [`Error::Timeout`] when the peer did not answer in time.
+    #[doc(alias = "close-connection")]
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         if self.conn.state() == State::Open {
             self.conn
@@ -226,6 +239,82 @@ where
             }
         }
         Ok(())
+    }
+
+    /// Closes the connection forcefully: sends a close frame with `code` and `reason`, as far
+    /// as the transport takes it without waiting, and drops the connection at once, without
+    /// waiting for the peer's close frame (Kitura's `drop(reason:description:)`).
+    /// [`hangup`](Self::hangup) drops it without a close frame.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a code that may not be sent (1005, 1006, 1015, …) or a reason over
+    /// 123 bytes; the connection is dropped all the same, without a close frame.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(ws: wskit::WebSocket<tokio::net::TcpStream>) -> Result<(), wskit::Error> {
+    /// ws.close_now(wskit::CloseCode::POLICY_VIOLATION, "too many requests").await?;
+    /// # Ok(()) }
+    /// ```
+    #[doc(alias = "drop")]
+    pub async fn close_now(mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.start_close(code, reason)?;
+        poll_fn(|cx| {
+            // One attempt each: what the transport does not take now is dropped with it.
+            if let Poll::Ready(Ok(())) = self.poll_write_outbox(cx) {
+                let _ = Pin::new(&mut self.io).poll_shutdown(cx);
+            }
+            Poll::Ready(())
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Sends a ping every `interval` for as long as the connection is open and received from
+    /// (nim `setupPings`): no task of its own, the pings go out from [`recv`](Self::recv),
+    /// the [`Stream`] or [`poll_recv`](Self::poll_recv) while they wait for messages, which
+    /// any connection does to see its peer's. The pongs come back as messages. A zero
+    /// interval stops them. To close a connection whose pongs stop coming, use a
+    /// [`Heartbeat`](crate::Heartbeat) instead.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime with the timer enabled (as [`tokio::time::sleep`]).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run() -> Result<(), wskit::Error> {
+    /// let (mut ws, _) = wskit::connect("ws://127.0.0.1:9001/ws").await?;
+    /// ws.setup_pings(std::time::Duration::from_secs(30));
+    /// while let Some(msg) = ws.recv().await {
+    ///     println!("{:?}", msg?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[doc(alias = "setupPings")]
+    pub fn setup_pings(&mut self, interval: Duration) {
+        if interval.is_zero() {
+            if let Some(cold) = &mut self.cold {
+                cold.pings = None;
+            }
+            return;
+        }
+        let timer = Box::pin(tokio::time::sleep(interval));
+        self.cold.get_or_insert_with(Box::default).pings = Some((interval, timer));
+    }
+
+    /// Queues the ping of [`setup_pings`](Self::setup_pings) when its time has come; true when
+    /// one was queued. Otherwise the timer wakes the task when it is due.
+    fn poll_pings(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some((interval, timer)) = self.cold.as_mut().and_then(|cold| cold.pings.as_mut())
+        else {
+            return false;
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        let next = tokio::time::Instant::now() + *interval;
+        timer.as_mut().reset(next);
+        self.conn.state() == State::Open && self.conn.send(Message::Ping(Bytes::new())).is_ok()
     }
 
     /// Queues a message without writing it: the next [`flush`](Self::flush),
@@ -304,6 +393,7 @@ where
     }
 
     /// Drops the connection without a close frame (the peer sees code 1006).
+    /// [`close_now`](Self::close_now) sends a close frame first.
     pub fn hangup(self) {
         drop(self);
     }
@@ -332,8 +422,11 @@ where
         self.conn.role()
     }
 
-    /// The connection state.
+    /// The connection state: `Open`, then `Closing` once a close frame was sent or received,
+    /// then `Closed`. Never [`ReadyState::Connecting`]: the handshake is done.
     #[must_use]
+    #[doc(alias = "readyState")]
+    #[doc(alias = "ready-state")]
     pub fn ready_state(&self) -> ReadyState {
         match (self.finished, self.conn.state()) {
             (true, _) => ReadyState::Closed,
@@ -426,6 +519,9 @@ where
                         let _ = Pin::new(&mut self.io).poll_shutdown(cx);
                         self.finished = true;
                         return Poll::Ready(Some(Err(Error::Timeout("closing handshake"))));
+                    }
+                    if self.poll_pings(cx) {
+                        continue; // the loop writes the ping
                     }
                     if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
                         // An idle connection keeps no read buffer: it goes back to the pool.

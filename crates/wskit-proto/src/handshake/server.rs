@@ -56,16 +56,63 @@ impl Request {
         }
     }
 
-    /// The path part of the target (before `?`).
+    /// The path part of the target (before `?`). An absolute-form target
+    /// (`GET ws://host/chat HTTP/1.1`, which a server must accept: RFC 9112 §3.2.2) gives its
+    /// path: `/chat`, or `/` when it has none.
+    ///
+    /// # Example
+    /// ```
+    /// use wskit_proto::handshake::server::Request;
+    /// let (req, _) = Request::parse(b"GET ws://example.com/chat?room=1 HTTP/1.1\r\n\r\n")
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!((req.path(), req.query()), ("/chat", Some("room=1")));
+    /// assert_eq!(req.origin_form(), "/chat?room=1");
+    /// ```
     #[must_use]
     pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or_default()
+        let path = self.relative().split('?').next().unwrap_or_default();
+        if path.is_empty() && self.relative().len() != self.target.len() {
+            "/"
+        } else {
+            path
+        }
     }
 
     /// The query part of the target (after `?`), if any.
     #[must_use]
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.relative().split_once('?').map(|(_, q)| q)
+    }
+
+    /// The target in origin form (path and query): an absolute-form target without its
+    /// scheme and authority; any other target as it is.
+    #[must_use]
+    pub fn origin_form(&self) -> std::borrow::Cow<'_, str> {
+        let relative = self.relative();
+        if relative.len() != self.target.len() && !relative.starts_with('/') {
+            format!("/{relative}").into()
+        } else {
+            relative.into()
+        }
+    }
+
+    /// The target without the scheme and authority of an absolute form (`scheme://authority`,
+    /// RFC 3986 §3), and without a fragment.
+    fn relative(&self) -> &str {
+        let target = self.target.split('#').next().unwrap_or_default();
+        let Some((scheme, rest)) = target.split_once("://") else {
+            return target;
+        };
+        let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !is_scheme {
+            return target;
+        }
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        &rest[end..]
     }
 
     /// Whether this request asks for a WebSocket upgrade at all (`Upgrade: websocket`), as
@@ -314,6 +361,39 @@ mod tests {
             text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_absolute_form_target_gives_its_path_and_query() {
+        let cases = [
+            ("ws://websocket.example.com/", "/", None, "/"),
+            (
+                "ws://h/test/websocket?a=1",
+                "/test/websocket",
+                Some("a=1"),
+                "/test/websocket?a=1",
+            ),
+            ("wss://h:8443/x", "/x", None, "/x"),
+            ("http://h", "/", None, "/"),
+            ("ws://h?a=1", "/", Some("a=1"), "/?a=1"),
+            ("/plain?a=1", "/plain", Some("a=1"), "/plain?a=1"),
+            (
+                "/r?to=http://h/x",
+                "/r",
+                Some("to=http://h/x"),
+                "/r?to=http://h/x",
+            ),
+        ];
+        for (target, path, query, origin_form) in cases {
+            let req = parse(&VALID.replace("/chat?x=1", target));
+            assert_eq!(req.target, target);
+            assert_eq!(
+                (req.path(), req.query(), &*req.origin_form()),
+                (path, query, origin_form),
+                "{target}"
+            );
+            assert!(AcceptConfig::default().accept(&req).is_ok(), "{target}");
+        }
     }
 
     #[test]
