@@ -22,11 +22,13 @@ Usage:
 
     # `wskit serve` against the messaging servers users deploy instead (docs/performance.md):
     scripts/perf.py --scenarios serve-broadcast-100,serve-broadcast-1000,serve-idle-10000
+    scripts/perf.py --scenarios serve-broadcast-100-http,serve-broadcast-1000-http
     scripts/perf.py --smoke-servers      # one short round of each: starts, delivers in order
 
 The serve-* scenarios run `wskit serve` and its peers, each in its own protocol: Sockudo and
 soketi (Pusher protocol, published through their HTTP API) and a Socket.IO 4 server with rooms
-(perf/servers/socketio-server.js). `--servers` picks among wskit-serve, sockudo, soketi and
+(perf/servers/socketio-server.js); `wskit serve` and Socket.IO publish on a subscriber's
+WebSocket, or through their HTTP API in the -http ones. `--servers` picks among wskit-serve, sockudo, soketi and
 socketio there. On first use the script installs soketi and Socket.IO with npm and builds
 Sockudo with `cargo install`, both under WSKIT_PEERS_DIR.
 
@@ -252,6 +254,11 @@ def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
                                  "args": ["broadcast", "-c", "1000", "-s", "20", *timing]},
         "serve-idle-10000": {**idle_peers,
                              "args": ["idle", "-c", "10000", "--hold", "2s", "--subscribe"]},
+        # The same, every server publishing through its HTTP API (as a backend would).
+        "serve-broadcast-100-http": {**peers, "args": ["broadcast", "-c", "100", "-s", "20",
+                                                       "--publish", "http", *timing]},
+        "serve-broadcast-1000-http": {**peers, "args": ["broadcast", "-c", "1000", "-s", "20",
+                                                        "--publish", "http", *timing]},
         # Opt-in (--scenarios): wskit serve's JSON groups against the peers' raw fan-out.
         "broadcast-100": {**broadcast, "optional": True,
                           "args": ["broadcast", "-c", "100", "-s", "20", *timing]},

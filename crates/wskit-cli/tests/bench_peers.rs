@@ -74,7 +74,7 @@ fn start(flavor: Flavor, delivery: Delivery) -> (String, Shared) {
 async fn serve(stream: TcpStream, flavor: Flavor, delivery: Delivery, hub: Shared) {
     let mut first = [0; 4];
     if stream.peek(&mut first).await.is_ok() && &first == b"POST" {
-        http_api(stream, delivery, hub).await;
+        http_api(stream, flavor, delivery, hub).await;
         return;
     }
     let Ok(mut ws) = wskit::accept(stream).await else {
@@ -180,9 +180,10 @@ fn fan_out(hub: &Shared, event: &str, delivery: Delivery) {
     }
 }
 
-/// The Pusher HTTP API: checks each request's signature, fans the event out, answers `{}`;
-/// closes the connection after every second request, as a server may (soketi after each).
-async fn http_api(mut stream: TcpStream, delivery: Delivery, hub: Shared) {
+/// The HTTP API: Pusher's checks each request's signature; the Socket.IO server's takes
+/// `POST /rooms/ROOM/messages`. Both fan the event out and answer `{}`, and close the
+/// connection after every second request, as a server may (soketi after each).
+async fn http_api(mut stream: TcpStream, flavor: Flavor, delivery: Delivery, hub: Shared) {
     let mut buf = Vec::new();
     for request in 1.. {
         let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -206,16 +207,26 @@ async fn http_api(mut stream: TcpStream, delivery: Delivery, hub: Shared) {
         let body = buf[head_end + 4..head_end + 4 + length].to_vec();
         buf.drain(..head_end + 4 + length);
         let target = head.split(' ').nth(1).expect("a request target");
-        let (path, query) = target.split_once('?').expect("a query");
-        let status = if signed_properly(path, query, &body) {
-            let body: serde_json::Value = serde_json::from_slice(&body).expect("a JSON body");
-            let event = serde_json::json!({
-                "event": body["name"], "channel": body["channels"][0], "data": body["data"],
-            });
-            fan_out(&hub, &event.to_string(), delivery);
-            "200 OK"
-        } else {
-            "401 Unauthorized"
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("a JSON body");
+        let status = match flavor {
+            Flavor::Pusher => {
+                let (path, query) = target.split_once('?').expect("a query");
+                if signed_properly(path, query, &body) {
+                    let event = serde_json::json!({
+                        "event": json["name"], "channel": json["channels"][0], "data": json["data"],
+                    });
+                    fan_out(&hub, &event.to_string(), delivery);
+                    "200 OK"
+                } else {
+                    "401 Unauthorized"
+                }
+            }
+            Flavor::SocketIo if target == "/rooms/bench/messages" => {
+                let event = format!("42{}", serde_json::json!(["message", json["data"]]));
+                fan_out(&hub, &event, delivery);
+                "200 OK"
+            }
+            Flavor::SocketIo => "404 Not Found",
         };
         let close = request % 2 == 0;
         let connection = if close { "Connection: close\r\n" } else { "" };
@@ -264,21 +275,31 @@ fn bench(args: &[&str]) -> (bool, String, String) {
 }
 
 fn broadcast(url: &str, protocol: &str) -> (bool, String, String) {
-    bench(&[
-        "broadcast",
-        "--protocol",
-        protocol,
-        "--url",
-        url,
-        "--connections",
-        "4",
-        "--duration",
-        "0.5s",
-        "--warmup",
-        "0.1s",
-        "--round-timeout",
-        "5s",
-    ])
+    broadcast_via(url, protocol, &[])
+}
+
+fn broadcast_via(url: &str, protocol: &str, extra: &[&str]) -> (bool, String, String) {
+    bench(
+        &[
+            &[
+                "broadcast",
+                "--protocol",
+                protocol,
+                "--url",
+                url,
+                "--connections",
+                "4",
+                "--duration",
+                "0.5s",
+                "--warmup",
+                "0.1s",
+                "--round-timeout",
+                "5s",
+            ],
+            extra,
+        ]
+        .concat(),
+    )
 }
 
 fn assert_every_message_arrived(stdout: &str, stderr: &str, hub: &Shared, protocol: &str) {
@@ -316,6 +337,24 @@ fn bench_broadcast_socketio_joins_a_room_and_publishes_over_the_websocket() {
     assert_every_message_arrived(&stdout, &stderr, &hub, "socketio");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["publish"], "websocket");
+}
+
+#[test]
+fn bench_broadcast_socketio_can_publish_through_the_servers_http_api() {
+    let (url, hub) = start(Flavor::SocketIo, Delivery::Faithful);
+    let (ok, stdout, stderr) = broadcast_via(&url, "socketio", &["--publish", "http"]);
+    assert!(ok, "wskit bench failed: {stderr}");
+    assert_every_message_arrived(&stdout, &stderr, &hub, "socketio");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["publish"], "http");
+}
+
+#[test]
+fn bench_broadcast_pusher_refuses_to_publish_over_the_websocket() {
+    let (url, _hub) = start(Flavor::Pusher, Delivery::Faithful);
+    let (ok, _, stderr) = broadcast_via(&url, "pusher", &["--publish", "websocket"]);
+    assert!(!ok);
+    assert!(stderr.contains("through the HTTP API only"), "{stderr}");
 }
 
 #[test]

@@ -8,11 +8,13 @@
 //! - `raw`: every text or binary message a client sends goes to every client (the servers in
 //!   `perf/`). Deliveries are counted, not read.
 //! - `serve`: `wskit serve`'s JSON protocol on `/ws` (docs/protocol.md): each client reads its
-//!   `welcome`, joins a group and waits for the `ack`; the publisher sends `publish` to it.
+//!   `welcome`, joins a group and waits for the `ack`; the publisher sends `publish` to it, or
+//!   (`--publish http`) posts to `/api/groups/{group}/messages`.
 //! - `pusher`: the Pusher protocol (Sockudo, soketi): each client subscribes to a public
 //!   channel; messages are published through the server's HTTP API, on a connection of its own.
 //! - `socketio`: Socket.IO 4 (perf/servers/socketio-server.js): each client joins a room; the
-//!   publisher emits `publish` to it.
+//!   publisher emits `publish` to it, or (`--publish http`) posts to the server's
+//!   `/rooms/{room}/messages`.
 //!
 //! Under every protocol but `raw`, each message carries its sequence number and every
 //! subscriber checks that it gets each one, once and in order ([`channel`]).
@@ -29,7 +31,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::channel::{self, Publisher, Tally};
+use super::channel::{self, Publisher, Tally, Via};
 use super::progress::{Progress, per_cpu_second};
 use super::pusher::PusherApp;
 use super::report::{BroadcastReport, Latency};
@@ -64,6 +66,10 @@ pub(super) struct BroadcastArgs {
     /// Longest wait for a round's deliveries before the run fails as stuck.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     round_timeout: Duration,
+    /// Where to publish: on the first subscriber's WebSocket, or through the server's HTTP API
+    /// (default: `http` for `pusher`, `websocket` otherwise).
+    #[arg(long, value_enum)]
+    publish: Option<Via>,
     #[command(flatten)]
     pusher: PusherApp,
 }
@@ -72,6 +78,10 @@ pub(super) struct BroadcastArgs {
 pub(super) async fn run(args: BroadcastArgs) -> anyhow::Result<BroadcastReport> {
     ensure!(args.connections > 0, "--connections must be at least 1");
     ensure!(!args.duration.is_zero(), "--duration must be positive");
+    ensure!(
+        protocol_publishes(args.protocol, args.publish),
+        "--protocol raw publishes on the WebSocket only"
+    );
     let probe = args.server_pid.map(ServerProbe::new).transpose()?;
     let protocol = args.protocol;
     let target = Target::resolve(&protocol.url(&args.url, &args.pusher)).await?;
@@ -131,6 +141,7 @@ pub(super) async fn run(args: BroadcastArgs) -> anyhow::Result<BroadcastReport> 
         _ => Publish::Sequenced(
             Publisher::new(
                 protocol,
+                args.publish.unwrap_or(Via::default_for(protocol)),
                 first_writer,
                 target.addr(),
                 target.authority(),
@@ -230,6 +241,11 @@ pub(super) async fn run(args: BroadcastArgs) -> anyhow::Result<BroadcastReport> 
     })
 }
 
+/// Whether `protocol` can publish via `via` as far as the arguments show.
+fn protocol_publishes(protocol: Protocol, via: Option<Via>) -> bool {
+    protocol != Protocol::Raw || via.is_none_or(|via| via == Via::Websocket)
+}
+
 /// How the run publishes: a fixed frame on a raw broadcast server, or sequenced messages in
 /// the server's protocol.
 enum Publish {
@@ -249,7 +265,7 @@ impl Publish {
     /// How messages are published, for the report.
     fn name(&self) -> &'static str {
         match self {
-            Self::Sequenced(Publisher::Http(_)) => "http",
+            Self::Sequenced(Publisher::Http(..)) => "http",
             _ => "websocket",
         }
     }

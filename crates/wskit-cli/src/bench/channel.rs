@@ -14,7 +14,8 @@ use tokio::sync::{Mutex, Notify};
 use wskit::proto::frame::FrameHeader;
 
 use super::Protocol;
-use super::pusher::{self, HttpApi, PusherApp};
+use super::http::HttpApi;
+use super::pusher::{self, PusherApp};
 use super::socketio;
 use super::wire::{masked, read_messages};
 
@@ -193,13 +194,36 @@ pub(super) fn classify(protocol: Protocol, message: &[u8]) -> anyhow::Result<Del
         })
 }
 
+/// Where messages are published (`--publish`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum Via {
+    /// On the first subscriber's WebSocket (`serve`: `publish`; `socketio`: emit `publish`).
+    Websocket,
+    /// Through the server's HTTP API, on a connection of its own (`serve`:
+    /// `POST /api/groups/{group}/messages`; `pusher`: `POST /apps/{id}/events`, signed;
+    /// `socketio`: `POST /rooms/{room}/messages` of perf/servers/socketio-server.js).
+    Http,
+}
+
+impl Via {
+    /// How `protocol` publishes unless told: Pusher through its HTTP API (its clients can only
+    /// send client events, which need private channels and an app that enables them), the
+    /// others on the WebSocket.
+    pub(super) fn default_for(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Pusher => Self::Http,
+            _ => Self::Websocket,
+        }
+    }
+}
+
 /// How a run publishes: over a subscriber's WebSocket, or through the server's HTTP API.
 #[derive(Debug)]
 pub(super) enum Publisher {
     /// Writes the protocol's publish message on this connection (a subscriber's).
     WebSocket(Arc<Mutex<OwnedWriteHalf>>),
-    /// Posts to the Pusher HTTP API.
-    Http(HttpApi),
+    /// Posts to the server's HTTP API (the app signs Pusher's requests).
+    Http(HttpApi, PusherApp),
 }
 
 impl Publisher {
@@ -212,7 +236,21 @@ impl Publisher {
     ) -> anyhow::Result<()> {
         let data = sequenced(sequence, size);
         match self {
-            Self::Http(api) => api.publish(CHANNEL, EVENT, &data).await,
+            Self::Http(api, app) => {
+                let (target, body) = match protocol {
+                    Protocol::Pusher => pusher::events_request(app, CHANNEL, EVENT, &data),
+                    Protocol::Serve => (
+                        format!("/api/groups/{CHANNEL}/messages"),
+                        serde_json::json!({ "data": data }).to_string(),
+                    ),
+                    Protocol::SocketIo => (
+                        format!("/rooms/{CHANNEL}/messages"),
+                        serde_json::json!({ "data": data }).to_string(),
+                    ),
+                    Protocol::Raw => bail!("--protocol raw has no HTTP API"),
+                };
+                api.post(&target, &body).await
+            }
             Self::WebSocket(write) => {
                 let text = match protocol {
                     Protocol::Serve => serde_json::json!({
@@ -231,18 +269,27 @@ impl Publisher {
         }
     }
 
-    /// The publisher of `protocol`: the HTTP API (at `addr`, `host`) for Pusher, else the
-    /// WebSocket `write`.
+    /// The publisher of `protocol` via `via`: the HTTP API at `addr` (`host` in its `Host`
+    /// header), or the WebSocket `write`.
+    ///
+    /// # Errors
+    /// Pusher over the WebSocket, raw through HTTP, or an HTTP API that does not answer.
     pub(super) async fn new(
         protocol: Protocol,
+        via: Via,
         write: Arc<Mutex<OwnedWriteHalf>>,
         addr: std::net::SocketAddr,
         host: &str,
         app: &PusherApp,
     ) -> anyhow::Result<Self> {
-        Ok(match protocol {
-            Protocol::Pusher => Self::Http(HttpApi::connect(addr, host, app.clone()).await?),
-            _ => Self::WebSocket(write),
+        Ok(match (via, protocol) {
+            (Via::Http, Protocol::Raw) => bail!("--protocol raw has no HTTP API"),
+            (Via::Websocket, Protocol::Pusher) => bail!(
+                "--protocol pusher publishes through the HTTP API only (Pusher clients send \
+                 client events, which need private channels and an app that enables them)"
+            ),
+            (Via::Http, _) => Self::Http(HttpApi::connect(addr, host).await?, app.clone()),
+            (Via::Websocket, _) => Self::WebSocket(write),
         })
     }
 }

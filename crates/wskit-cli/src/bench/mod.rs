@@ -14,6 +14,7 @@
 //! - [`progress`]: the progress bar of the longer runs.
 //! - [`channel`]: subscribing under the messaging protocols, sequenced publishing, and the
 //!   subscribers' check that every message arrives once and in order.
+//! - [`http`]: the HTTP/1.1 client that publishes through servers' HTTP APIs.
 //! - [`pusher`]: the Pusher protocol (Sockudo, soketi) and its signed HTTP API.
 //! - [`socketio`]: Socket.IO 4 over Engine.IO 4 (WebSocket transport only).
 //! - [`wire`]: the upgrade, the precomputed frames and the minimal frame parser.
@@ -30,6 +31,7 @@ mod channel;
 mod connect;
 mod deflate;
 mod echo;
+mod http;
 mod idle;
 mod progress;
 mod pusher;

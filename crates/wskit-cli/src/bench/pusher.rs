@@ -4,18 +4,17 @@
 //! A client connects to `/app/{key}?protocol=7`, reads `pusher:connection_established`, sends
 //! `{"event":"pusher:subscribe","data":{"channel":C}}` and waits for
 //! `pusher_internal:subscription_succeeded`. A publisher posts
-//! `{"name":E,"channels":[C],"data":STRING}` to `/apps/{id}/events`, signed with the app's
+//! `{"name":E,"channels":[C],"data":STRING}` to `/apps/{id}/events` ([`events_request`]),
+//! signed with the app's
 //! secret: HMAC-SHA256 over `POST\n{path}\n{query}`, where the query holds `auth_key`,
 //! `auth_timestamp`, `auth_version=1.0` and the hex MD5 of the body, sorted by name.
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, bail};
 use clap::Args;
 use hmac::{Hmac, Mac as _};
 use md5::{Digest as _, Md5};
 use serde::Deserialize;
 use sha2::Sha256;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
 
 /// The app the generator connects to and publishes for (`--app-id`, `--app-key`,
 /// `--app-secret`); the defaults are the default app of soketi and Sockudo.
@@ -132,6 +131,22 @@ pub(super) fn signed_query(
     format!("{query}&auth_signature={signature}")
 }
 
+/// The request target and body that publish `event` with `data` to `channel`, signed now.
+pub(super) fn events_request(
+    app: &PusherApp,
+    channel: &str,
+    event: &str,
+    data: &str,
+) -> (String, String) {
+    let body = serde_json::json!({"name": event, "channels": [channel], "data": data}).to_string();
+    let path = format!("/apps/{}/events", app.app_id);
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let query = signed_query(app, "POST", &path, timestamp, body.as_bytes());
+    (format!("{path}?{query}"), body)
+}
+
 /// Lower-case hex of `bytes`.
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
@@ -141,171 +156,6 @@ fn hex(bytes: &[u8]) -> String {
             let _ = write!(out, "{byte:02x}");
             out
         })
-}
-
-/// An HTTP/1.1 connection to a Pusher server's HTTP API, publishing one event per request and
-/// waiting for each answer. It is kept alive unless the server answers `Connection: close` (as
-/// soketi does), in which case the next request opens a new one.
-#[derive(Debug)]
-pub(super) struct HttpApi {
-    addr: std::net::SocketAddr,
-    stream: Option<TcpStream>,
-    buf: Vec<u8>,
-    host: String,
-    app: PusherApp,
-}
-
-/// Largest response the publisher reads (head and body) before giving up.
-const MAX_RESPONSE: usize = 64 * 1024;
-
-impl HttpApi {
-    /// Connects to the server at `addr` (`host` goes in the `Host` header).
-    pub(super) async fn connect(
-        addr: std::net::SocketAddr,
-        host: &str,
-        app: PusherApp,
-    ) -> anyhow::Result<Self> {
-        let mut api = Self {
-            addr,
-            stream: None,
-            buf: Vec::with_capacity(1024),
-            host: host.to_owned(),
-            app,
-        };
-        api.stream().await?;
-        Ok(api)
-    }
-
-    /// The open connection, opened anew if the server closed the last one.
-    async fn stream(&mut self) -> anyhow::Result<&mut TcpStream> {
-        if self.stream.is_none() {
-            let stream = TcpStream::connect(self.addr)
-                .await
-                .with_context(|| format!("connecting to the HTTP API at {}", self.addr))?;
-            stream.set_nodelay(true)?;
-            self.buf.clear();
-            self.stream = Some(stream);
-        }
-        self.stream
-            .as_mut()
-            .context("the HTTP API's connection is open")
-    }
-
-    /// Sends one `event` with `data` to `channel` and waits for the server's 200.
-    pub(super) async fn publish(
-        &mut self,
-        channel: &str,
-        event: &str,
-        data: &str,
-    ) -> anyhow::Result<()> {
-        let body =
-            serde_json::json!({"name": event, "channels": [channel], "data": data}).to_string();
-        let path = format!("/apps/{}/events", self.app.app_id);
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs());
-        let query = signed_query(&self.app, "POST", &path, timestamp, body.as_bytes());
-        let request = format!(
-            "POST {path}?{query} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            self.host,
-            body.len()
-        );
-        self.stream().await?.write_all(request.as_bytes()).await?;
-        let (status, response) = self.read_response().await?;
-        ensure!(
-            status == 200,
-            "the HTTP API answered {status}: {}",
-            String::from_utf8_lossy(&response)
-        );
-        Ok(())
-    }
-
-    /// Reads one response with a `Content-Length` body; returns its status and body.
-    async fn read_response(&mut self) -> anyhow::Result<(u16, Vec<u8>)> {
-        loop {
-            if let Some(head) = parse_response_head(&self.buf)? {
-                if self.buf.len() >= head.len + head.body_len {
-                    let body = self.buf[head.len..head.len + head.body_len].to_vec();
-                    self.buf.drain(..head.len + head.body_len);
-                    if head.close {
-                        self.stream = None;
-                    }
-                    return Ok((head.status, body));
-                }
-            }
-            ensure!(
-                self.buf.len() < MAX_RESPONSE,
-                "the HTTP API's response exceeds {MAX_RESPONSE} bytes"
-            );
-            let stream = self.stream.as_mut().context("no connection to read from")?;
-            let read = stream.read_buf(&mut self.buf).await?;
-            ensure!(read != 0, "the HTTP API closed the connection");
-        }
-    }
-}
-
-/// What the generator reads of a response's head.
-#[derive(Debug, PartialEq, Eq)]
-struct ResponseHead {
-    status: u16,
-    /// Bytes of the head, the blank line included.
-    len: usize,
-    /// `Content-Length` (0 without one).
-    body_len: usize,
-    /// `Connection: close`: the server closes the connection after this response.
-    close: bool,
-}
-
-/// The head of the response at the start of `buf`, or `None` while it is incomplete.
-///
-/// # Errors
-/// A head that is not HTTP/1.1, or a chunked body (only `Content-Length` is read).
-fn parse_response_head(buf: &[u8]) -> anyhow::Result<Option<ResponseHead>> {
-    let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let head = std::str::from_utf8(&buf[..at]).context("the HTTP API's head is not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse::<u16>().ok())
-        .with_context(|| format!("not an HTTP/1.1 status line: {status_line:?}"))?;
-    let mut body_len = None;
-    let mut close = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if name.eq_ignore_ascii_case("content-length") {
-            body_len = Some(
-                value
-                    .trim()
-                    .parse::<usize>()
-                    .context("a bad Content-Length")?,
-            );
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            bail!(
-                "the HTTP API sent a {} body; the generator reads Content-Length only",
-                value.trim()
-            );
-        } else if name.eq_ignore_ascii_case("connection") {
-            close = value.trim().eq_ignore_ascii_case("close");
-        }
-    }
-    let body_len = body_len.unwrap_or(0);
-    ensure!(
-        body_len <= MAX_RESPONSE,
-        "the HTTP API's response exceeds {MAX_RESPONSE} bytes"
-    );
-    Ok(Some(ResponseHead {
-        status,
-        len: at + 4,
-        body_len,
-        close,
-    }))
 }
 
 #[cfg(test)]
@@ -387,25 +237,5 @@ mod tests {
             app("1", "k", "s").path(),
             "/app/k?protocol=7&client=wskit-bench&version=1.0"
         );
-    }
-
-    #[test]
-    fn reads_response_heads_with_a_content_length() {
-        let response = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}HTTP/1.1";
-        let head = ResponseHead {
-            status: 200,
-            len: 38,
-            body_len: 2,
-            close: false,
-        };
-        assert_eq!(parse_response_head(response).unwrap(), Some(head));
-        let closing =
-            b"HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-        let head = parse_response_head(closing).unwrap().unwrap();
-        assert_eq!((head.status, head.body_len, head.close), (401, 0, true));
-        assert_eq!(parse_response_head(b"HTTP/1.1 200 OK\r\n").unwrap(), None);
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert!(parse_response_head(chunked).is_err());
-        assert!(parse_response_head(b"SSH-2.0\r\n\r\n").is_err());
     }
 }
