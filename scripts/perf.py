@@ -577,7 +577,8 @@ def print_table(summary: dict) -> None:
     print()
     print("vs wskit: the peer's figure over wskit's, in the better direction (below 1.00x, "
           "wskit does better). Higher msg/server-CPU-s is better; lower B/conn is better.")
-    print("(serve-* scenarios: over wskit-serve's.)")
+    if any(block.get("base") == "wskit-serve" for block in summary.values()):
+        print("(serve-* scenarios: over wskit-serve's.)")
     for scenario, block in summary.items():
         if "base_vs_best_peer" in block:
             p99 = block.get("base_p99_vs_best_peer")
