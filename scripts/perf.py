@@ -20,7 +20,20 @@ Usage:
     scripts/perf.py --scenarios echo-deflate-100x1KiB,echo-deflate-100x16KiB,idle-deflate-10000
     scripts/perf.py --servers wskit,uws  # uWebSockets.js: npm installs it in perf/ on first use
 
-Environment: CARGO_TARGET_DIR (default ~/.cache/wskit/target, as scripts/test.sh).
+    # `wskit serve` against the messaging servers users deploy instead (docs/performance.md):
+    scripts/perf.py --scenarios serve-broadcast-100,serve-broadcast-1000,serve-idle-10000
+    scripts/perf.py --scenarios serve-broadcast-100-http,serve-broadcast-1000-http
+    scripts/perf.py --smoke-servers      # one short round of each: starts, delivers in order
+
+The serve-* scenarios run `wskit serve` and its peers, each in its own protocol: Sockudo and
+soketi (Pusher protocol, published through their HTTP API) and a Socket.IO 4 server with rooms
+(perf/servers/socketio-server.js); `wskit serve` and Socket.IO publish on a subscriber's
+WebSocket, or through their HTTP API in the -http ones. `--servers` picks among wskit-serve, sockudo, soketi and
+socketio there. On first use the script installs soketi and Socket.IO with npm and builds
+Sockudo with `cargo install`, both under WSKIT_PEERS_DIR.
+
+Environment: CARGO_TARGET_DIR (default ~/.cache/wskit/target, as scripts/test.sh);
+WSKIT_PEERS_DIR (default ~/.cache/wskit/peers): the installed server peers.
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import os
 import re
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +61,65 @@ START_TIMEOUT = 20.0
 def target_dir() -> Path:
     default = Path.home() / ".cache" / "wskit" / "target"
     return Path(os.environ.get("CARGO_TARGET_DIR", default))
+
+
+def peers_dir() -> Path:
+    default = Path.home() / ".cache" / "wskit" / "peers"
+    return Path(os.environ.get("WSKIT_PEERS_DIR", default))
+
+
+SOCKUDO_VERSION = "5.2.0"
+# What each peer's user would set for a benchmark at all; everything else is the peer's default.
+# Sockudo has no app until one is configured; the app made from SOCKUDO_DEFAULT_APP_* allows 100
+# connections and 100 HTTP API events per second, and its rate limiter allows 20 WebSocket
+# connections and 100 API requests per minute and address: raised or turned off here.
+SOCKUDO_ENV = {
+    "HOST": "127.0.0.1",
+    "PORT": "{port}",
+    "METRICS_PORT": "{metrics_port}",
+    "SOCKUDO_DEFAULT_APP_ID": "app-id",
+    "SOCKUDO_DEFAULT_APP_KEY": "app-key",
+    "SOCKUDO_DEFAULT_APP_SECRET": "app-secret",
+    "SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS": "1000000",
+    "SOCKUDO_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SECOND": "1000000000",
+    "RATE_LIMITER_ENABLED": "false",
+}
+# soketi's default app (app-id, app-key, app-secret) has no limits. Its cluster discovery
+# announces itself every 500 ms by UDP broadcast to 255.255.255.255, whatever the adapter:
+# pointed at the loopback network here.
+SOKETI_ENV = {
+    "SOKETI_HOST": "127.0.0.1",
+    "SOKETI_PORT": "{port}",
+    "SOKETI_METRICS_SERVER_PORT": "{metrics_port}",
+    "SOKETI_CLUSTER_BROADCAST_ADDRESS": "127.255.255.255",
+    "SOKETI_CLUSTER_PORT": "{cluster_port}",
+}
+
+
+def server_peers(release: Path, peers: Path) -> dict[str, dict]:
+    """The messaging servers of the serve-* scenarios, each with the protocol it speaks (`wskit
+    bench --protocol`). A peer with a `port` placeholder is given a free port and waited for
+    until it accepts connections; the others print `listening on ws://ADDR` first."""
+    node_modules = peers / "npm" / "node_modules"
+    return {
+        "wskit-serve": {
+            "cmd": [str(release / "wskit"), "serve", "--listen", "127.0.0.1:0"],
+            "path": "/ws", "protocol": "serve",
+        },
+        "sockudo": {
+            "cmd": [str(peers / "sockudo" / "bin" / "sockudo")],
+            "env": SOCKUDO_ENV, "protocol": "pusher",
+        },
+        "soketi": {
+            "cmd": ["node", str(node_modules / "@soketi" / "soketi" / "bin" / "server.js"),
+                    "start"],
+            "env": SOKETI_ENV, "protocol": "pusher",
+        },
+        "socketio": {
+            "cmd": ["node", str(ROOT / "perf" / "servers" / "socketio-server.js")],
+            "env": {"NODE_PATH": str(node_modules)}, "protocol": "socketio",
+        },
+    }
 
 
 def servers(release: Path) -> dict[str, list[str]]:
@@ -134,6 +207,19 @@ NO_TAKEOVER = {"uws"}
 def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
     """name -> the `wskit bench` arguments, the figure that heads the table, and its sense."""
     timing = ["--duration", duration, "--warmup", warmup]
+    peers = {"higher_is_better": True, "headline": "deliveries_per_server_cpu_second",
+             "peers": True, "optional": True, "base": "wskit-serve"}
+    idle_peers = {"higher_is_better": False, "headline": "server_rss_per_connection_bytes",
+                  "peers": True, "optional": True, "base": "wskit-serve"}
+    if smoke == "servers":
+        # One short round of every server peer: it starts, and every subscriber gets every
+        # message in order.
+        return {
+            "serve-broadcast-4": {**peers, "args": ["broadcast", "-c", "4", "-s", "20",
+                                                    "--duration", "0.5s", "--warmup", "0.1s"]},
+            "serve-idle-20": {**idle_peers,
+                              "args": ["idle", "-c", "20", "--hold", "0.2s", "--subscribe"]},
+        }
     if smoke:
         return {
             "echo-4x20B": {
@@ -161,6 +247,18 @@ def scenarios(smoke: bool, duration: str, warmup: str) -> dict[str, dict]:
         "broadcast": True,
     }
     return {
+        # Opt-in: `wskit serve` against the messaging servers (server_peers), each in its own
+        # protocol, every subscriber checking it gets every message in order.
+        "serve-broadcast-100": {**peers, "args": ["broadcast", "-c", "100", "-s", "20", *timing]},
+        "serve-broadcast-1000": {**peers,
+                                 "args": ["broadcast", "-c", "1000", "-s", "20", *timing]},
+        "serve-idle-10000": {**idle_peers,
+                             "args": ["idle", "-c", "10000", "--hold", "2s", "--subscribe"]},
+        # The same, every server publishing through its HTTP API (as a backend would).
+        "serve-broadcast-100-http": {**peers, "args": ["broadcast", "-c", "100", "-s", "20",
+                                                       "--publish", "http", *timing]},
+        "serve-broadcast-1000-http": {**peers, "args": ["broadcast", "-c", "1000", "-s", "20",
+                                                        "--publish", "http", *timing]},
         # Opt-in (--scenarios): wskit serve's JSON groups against the peers' raw fan-out.
         "broadcast-100": {**broadcast, "optional": True,
                           "args": ["broadcast", "-c", "100", "-s", "20", *timing]},
@@ -227,6 +325,54 @@ def build(names: list[str]) -> None:
         check_uws()
 
 
+def build_peers(names: list[str], peers: Path) -> None:
+    """Installs the server peers named in `names` under `peers`, once: npm installs soketi and
+    Socket.IO (from perf/servers' lock file), cargo builds Sockudo. Prints how long each took."""
+    if "soketi" in names or "socketio" in names:
+        npm_dir = peers / "npm"
+        npm_dir.mkdir(parents=True, exist_ok=True)
+        wanted = {f: (ROOT / "perf" / "servers" / f).read_bytes()
+                  for f in ("package.json", "package-lock.json")}
+        current = all((npm_dir / f).is_file() and (npm_dir / f).read_bytes() == data
+                      for f, data in wanted.items())
+        if not current or not (npm_dir / "node_modules").is_dir():
+            for f, data in wanted.items():
+                (npm_dir / f).write_bytes(data)
+            started = time.monotonic()
+            # soketi asks for uWebSockets.js by a git URL, which only reaches GitHub: the lock
+            # file overrides it with the npm package `uwebsockets` (prebuilt binaries inside).
+            run(["npm", "ci", "--no-audit", "--no-fund"], cwd=npm_dir)
+            print(f"perf.py: npm installed soketi and Socket.IO in "
+                  f"{time.monotonic() - started:.0f} s", flush=True)
+        if "soketi" in names:
+            check_node_module("uWebSockets.js", npm_dir)
+    if "sockudo" in names:
+        binary = peers / "sockudo" / "bin" / "sockudo"
+        stamp = peers / "sockudo" / "version"
+        if not binary.is_file() or not stamp.is_file() or \
+                stamp.read_text().strip() != SOCKUDO_VERSION:
+            started = time.monotonic()
+            env = {**os.environ, "CARGO_TARGET_DIR": str(peers / "sockudo-target")}
+            cmd = ["cargo", "install", "sockudo", "--version", SOCKUDO_VERSION, "--locked",
+                   "--root", str(peers / "sockudo")]
+            print("+", " ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True, cwd=peers, env=env)
+            stamp.write_text(SOCKUDO_VERSION + "\n")
+            print(f"perf.py: cargo built Sockudo {SOCKUDO_VERSION} in "
+                  f"{time.monotonic() - started:.0f} s", flush=True)
+
+
+def check_node_module(name: str, cwd: Path) -> None:
+    """Exits with Node's reason when a module does not load (uWebSockets.js has a binary per
+    Node ABI, platform and glibc), instead of a server that never answers."""
+    out = subprocess.run(["node", "-e", f"require({name!r})"], cwd=cwd, capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        reason = [line for line in out.stderr.splitlines() if line.startswith("Error")]
+        sys.exit(f"perf.py: {name} does not load with `node` {node_version()}:\n"
+                 + "\n".join(reason or [out.stderr.strip()]))
+
+
 def check_uws() -> None:
     """Exits with uWebSockets.js's own reason when its binary does not load on this machine
     (it has one per Node ABI, platform and glibc), instead of a server that never answers."""
@@ -253,7 +399,39 @@ def raise_fd_limit(needed: int) -> None:
         sys.exit(f"perf.py: the open-files limit is {wanted}, {needed} are needed (ulimit -Hn)")
 
 
-def start_server(cmd: list[str]) -> tuple[subprocess.Popen, str]:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+PEER_START_TIMEOUT = 60.0
+
+
+def start_peer(spec: dict) -> tuple[subprocess.Popen, str]:
+    """Starts a server peer on CPU 0 and returns it with its URL: on the free port given in its
+    environment (waiting until it accepts connections), or as it announces."""
+    settings = spec.get("env", {})
+    if not any("{port}" in value for value in settings.values()):
+        return start_server(spec["cmd"], {**os.environ, **settings})
+    ports = {name: free_port() for name in ("port", "metrics_port", "cluster_port")}
+    env = {**os.environ, **{k: v.format(**ports) for k, v in settings.items()}}
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *spec["cmd"]], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + PEER_START_TIMEOUT
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", ports["port"]), timeout=1).close()
+            return proc, f"ws://127.0.0.1:{ports['port']}"
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_server(proc)
+                raise RuntimeError(f"{spec['cmd'][-1]} did not listen on port {ports['port']} "
+                                   f"(exit status {proc.returncode})")
+            time.sleep(0.1)
+
+
+def start_server(cmd: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """Starts a server on CPU 0 and returns it with the URL from its first line."""
     proc = subprocess.Popen(
         ["taskset", "-c", SERVER_CPU, *cmd],
@@ -261,6 +439,7 @@ def start_server(cmd: list[str]) -> tuple[subprocess.Popen, str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=env,
     )
     deadline = time.monotonic() + START_TIMEOUT
     line = proc.stdout.readline() if proc.stdout else ""
@@ -284,7 +463,17 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 def bench_once(wskit: Path, server_cmd: list[str], bench_args: list[str], path: str = "/") -> dict:
     proc, url = start_server(server_cmd)
-    url += path
+    return bench_started(wskit, proc, url + path, bench_args)
+
+
+def bench_peer(wskit: Path, spec: dict, bench_args: list[str]) -> dict:
+    proc, url = start_peer(spec)
+    return bench_started(wskit, proc, url + spec.get("path", "/"),
+                         [*bench_args, "--protocol", spec["protocol"]])
+
+
+def bench_started(wskit: Path, proc: subprocess.Popen, url: str, bench_args: list[str]) -> dict:
+    """Runs `wskit bench` on CPU 1 against the server `proc` at `url`, then stops it."""
     try:
         # `taskset` execs the server, so its pid is the server's.
         cmd = [
@@ -328,7 +517,8 @@ def summarize(results: dict, plan: dict) -> dict:
                 row["messages_per_second"] = median_of(runs, "deliveries_per_second")
                 row["p99_us"] = statistics.median(r["last_delivery_us"]["p99"] for r in runs)
             rows[server] = row
-        base = rows.get("wskit", {}).get(headline)
+        base_name = plan[scenario].get("base", "wskit")
+        base = rows.get(base_name, {}).get(headline)
         for server, row in rows.items():
             value = row[headline]
             if base and value is not None:
@@ -339,8 +529,25 @@ def summarize(results: dict, plan: dict) -> dict:
                 )
             else:
                 row["ratio_to_wskit"] = None
-        summary[scenario] = {"headline": headline, "servers": rows}
+        block = {"headline": headline, "servers": rows, "base": base_name}
+        # The base's figure over the best peer's, in the better direction (> 1: the base
+        # does better than every peer).
+        peers = [r[headline] for n, r in rows.items() if n != base_name and r[headline]]
+        if base and peers:
+            best = max(peers) if plan[scenario]["higher_is_better"] else min(peers)
+            block["base_vs_best_peer"] = (
+                base / best if plan[scenario]["higher_is_better"] else best / base)
+            if runs_of(by_server, base_name, "last_delivery_us"):
+                p99s = [r["p99_us"] for n, r in rows.items()
+                        if n != base_name and r.get("p99_us") is not None]
+                if p99s and rows[base_name].get("p99_us"):
+                    block["base_p99_vs_best_peer"] = min(p99s) / rows[base_name]["p99_us"]
+        summary[scenario] = block
     return summary
+
+
+def runs_of(by_server: dict, name: str, key: str) -> bool:
+    return any(key in run for run in by_server.get(name, []))
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
@@ -370,6 +577,15 @@ def print_table(summary: dict) -> None:
     print()
     print("vs wskit: the peer's figure over wskit's, in the better direction (below 1.00x, "
           "wskit does better). Higher msg/server-CPU-s is better; lower B/conn is better.")
+    if any(block.get("base") == "wskit-serve" for block in summary.values()):
+        print("(serve-* scenarios: over wskit-serve's.)")
+    for scenario, block in summary.items():
+        if "base_vs_best_peer" in block:
+            p99 = block.get("base_p99_vs_best_peer")
+            p99_text = "" if p99 is None else \
+                f"; best peer's p99 over {block['base']}'s: {p99:.2f}x"
+            print(f"{scenario}: {block['base']} is {block['base_vs_best_peer']:.2f}x the best "
+                  f"peer{p99_text}")
 
 
 def svg_chart(summary: dict, title: str) -> str:
@@ -416,10 +632,19 @@ def svg_chart(summary: dict, title: str) -> str:
     )
 
 
+def git_commit() -> str | None:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                         text=True)
+    return out.stdout.strip() or None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true",
                         help="one second, wskit and Node ws only, tiny connection counts")
+    parser.add_argument("--smoke-servers", action="store_true",
+                        help="one short round of `wskit serve` and every server peer (installs "
+                             "and builds the peers on first use)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; smoke 1)")
     parser.add_argument("--duration", default=None, help="measured window (default 5s; smoke 1s)")
     parser.add_argument("--warmup", default=None, help="warm-up (default 1s; smoke 0.2s)")
@@ -434,11 +659,15 @@ def main() -> int:
                              "wskit-before=/tmp/wskit-old, to compare builds in the same run")
     args = parser.parse_args()
 
-    rounds = args.rounds or (1 if args.smoke else 3)
-    duration = args.duration or ("1s" if args.smoke else "5s")
-    warmup = args.warmup or ("0.2s" if args.smoke else "1s")
+    smoke = args.smoke or args.smoke_servers
+    rounds = args.rounds or (1 if smoke else 3)
+    duration = args.duration or ("1s" if smoke else "5s")
+    warmup = args.warmup or ("0.2s" if smoke else "1s")
     release = target_dir() / "release"
     every_server = servers(release)
+    peer_specs = server_peers(release, peers_dir())
+    given = args.servers.split(",") if args.servers else list(peer_specs)
+    peer_names = ["wskit-serve"] + [n for n in given if n in peer_specs and n != "wskit-serve"]
     extra = []
     for item in args.also:
         name, _, binary = item.partition("=")
@@ -449,33 +678,43 @@ def main() -> int:
         extra.append(name)
     names = ["wskit", "node-ws"] if args.smoke else [n for n in every_server if n not in extra]
     if args.servers:
-        names = args.servers.split(",")
+        names = [n for n in args.servers.split(",") if n not in peer_specs]
     names += [n for n in extra if n not in names]
     unknown = [n for n in names if n not in every_server and n != "node-ws-level1"]
     if unknown:
-        sys.exit(f"perf.py: unknown server(s) {unknown}; known: {list(every_server)}")
-    plan = scenarios(args.smoke, duration, warmup)
+        sys.exit(f"perf.py: unknown server(s) {unknown}; known: "
+                 f"{list(every_server) + list(peer_specs)}")
+    plan = scenarios("servers" if args.smoke_servers else args.smoke, duration, warmup)
     if not args.scenarios:
-        plan = {s: spec for s, spec in plan.items() if not spec.get("optional")}
+        plan = {s: spec for s, spec in plan.items()
+                if args.smoke_servers or not spec.get("optional")}
     else:
         wanted = args.scenarios.split(",")
         missing = [s for s in wanted if s not in plan]
         if missing:
             sys.exit(f"perf.py: unknown scenario(s) {missing}; known: {list(plan)}")
         plan = {s: plan[s] for s in wanted}
-    node = any(n.startswith("node-ws") or n == "uws" for n in names)
+    with_peers = any(spec.get("peers") for spec in plan.values())
+    only_peers = all(spec.get("peers") for spec in plan.values())
+    node = any(n.startswith("node-ws") or n == "uws" for n in names) or (
+        with_peers and any(n in ("soketi", "socketio") for n in peer_names))
     for tool in ["taskset", "cargo"] + (["node"] if node else []):
         if shutil.which(tool) is None:
             sys.exit(f"perf.py: `{tool}` not found")
     if (os.cpu_count() or 1) < 2:
         sys.exit("perf.py: needs two CPUs (server on 0, generator on 1)")
     out_dir = Path(args.out) if args.out else ROOT / "reports" / "perf" / (
-        "smoke" if args.smoke else "")
+        "smoke-servers" if args.smoke_servers else "smoke" if args.smoke else "")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     os.environ.setdefault("CARGO_TARGET_DIR", str(target_dir()))
     if not args.no_build:
-        build(names)
+        if only_peers:
+            run(["cargo", "build", "--release", "-p", "wskit-cli", "--bin", "wskit"])
+        else:
+            build(names)
+        if with_peers:
+            build_peers(peer_names, peers_dir())
     # Each process holds at most the largest connection count of the plan, plus some slack.
     counts = [int(a) for spec in plan.values() for f, a in zip(spec["args"], spec["args"][1:])
               if f == "-c"]
@@ -489,6 +728,8 @@ def main() -> int:
         fan_out[name] = {"cmd": [every_server[name][0], "echo", "--broadcast", "--listen",
                                  "127.0.0.1:0"], "path": "", "args": []}
     def members_of(spec: dict) -> list[str]:
+        if spec.get("peers"):
+            return peer_names
         if spec.get("broadcast"):
             return [n for n in fan_out if n in names or n == "wskit-serve"
                     or (n == "wskit-no-uring" and "wskit" in names)]
@@ -504,6 +745,7 @@ def main() -> int:
         s: {n: [] for n in members_of(spec)} for s, spec in plan.items()
     }
     started = time.time()
+    load_before = os.getloadavg()
     for round_index in range(rounds):
         for scenario, spec in plan.items():
             # Rotate the order each round, so no server always runs first or last.
@@ -513,7 +755,9 @@ def main() -> int:
             shift = round_index % len(members)
             for name in members[shift:] + members[:shift]:
                 print(f"round {round_index + 1}/{rounds}  {scenario:<26} {name}", flush=True)
-                if spec.get("broadcast"):
+                if spec.get("peers"):
+                    report = bench_peer(release / "wskit", peer_specs[name], spec["args"])
+                elif spec.get("broadcast"):
                     server = fan_out[name]
                     report = bench_once(release / "wskit", server["cmd"],
                                         spec["args"] + server["args"], server["path"])
@@ -534,12 +778,17 @@ def main() -> int:
         "server_cpu": SERVER_CPU,
         "generator_cpu": GENERATOR_CPU,
         "note": "2 cores shared; other builds may have been running",
+        "commit": git_commit(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "elapsed_seconds": round(time.time() - started, 1),
     }
     (out_dir / "results.json").write_text(
         json.dumps({"meta": meta, "summary": summary, "runs": results}, indent=2) + "\n")
     title = f"wskit and peers, medians of {rounds} round(s), {date} (server on CPU 0)"
     (out_dir / "chart.svg").write_text(svg_chart(summary, title))
+    print(f"commit {meta['commit']}, load average {meta['load_average_before']} before, "
+          f"{meta['load_average_after']} after")
     print(f"wrote {out_dir / 'results.json'} and {out_dir / 'chart.svg'}")
     return 0
 

@@ -4,13 +4,22 @@
 //! included) counts the delivery, and when the last one has arrived the next message goes out.
 //! Each round's time is the time until the last delivery.
 //!
-//! Two protocols, since a broadcast server needs one:
+//! A broadcast server needs a protocol:
 //! - `raw`: every text or binary message a client sends goes to every client (the servers in
-//!   `perf/`).
+//!   `perf/`). Deliveries are counted, not read.
 //! - `serve`: `wskit serve`'s JSON protocol on `/ws` (docs/protocol.md): each client reads its
-//!   `welcome`, joins a group and waits for the `ack`; the publisher sends `publish` to it.
+//!   `welcome`, joins a group and waits for the `ack`; the publisher sends `publish` to it, or
+//!   (`--publish http`) posts to `/api/groups/{group}/messages`.
+//! - `pusher`: the Pusher protocol (Sockudo, soketi): each client subscribes to a public
+//!   channel; messages are published through the server's HTTP API, on a connection of its own.
+//! - `socketio`: Socket.IO 4 (perf/servers/socketio-server.js): each client joins a room; the
+//!   publisher emits `publish` to it, or (`--publish http`) posts to the server's
+//!   `/rooms/{room}/messages`.
+//!
+//! Under every protocol but `raw`, each message carries its sequence number and every
+//! subscriber checks that it gets each one, once and in order ([`channel`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,15 +27,16 @@ use anyhow::{Context as _, bail, ensure};
 use clap::Args;
 use hdrhistogram::Histogram;
 use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::channel::{self, Publisher, Tally, Via};
 use super::progress::{Progress, per_cpu_second};
+use super::pusher::PusherApp;
 use super::report::{BroadcastReport, Latency};
 use super::server::ServerProbe;
-use super::wire::{EchoParser, Target, masked, masked_frame, read_messages};
+use super::wire::{EchoParser, Target, masked_frame};
 use super::{Protocol, parse_duration};
 
 /// Options of `wskit bench broadcast`.
@@ -56,76 +66,102 @@ pub(super) struct BroadcastArgs {
     /// Longest wait for a round's deliveries before the run fails as stuck.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     round_timeout: Duration,
+    /// Where to publish: on the first subscriber's WebSocket, or through the server's HTTP API
+    /// (default: `http` for `pusher`, `websocket` otherwise).
+    #[arg(long, value_enum)]
+    publish: Option<Via>,
+    #[command(flatten)]
+    pusher: PusherApp,
 }
-
-/// The group the clients join under `--protocol serve`.
-const GROUP: &str = "bench";
 
 /// Runs the scenario and gathers its report.
 pub(super) async fn run(args: BroadcastArgs) -> anyhow::Result<BroadcastReport> {
     ensure!(args.connections > 0, "--connections must be at least 1");
     ensure!(!args.duration.is_zero(), "--duration must be positive");
+    ensure!(
+        protocol_publishes(args.protocol, args.publish),
+        "--protocol raw publishes on the WebSocket only"
+    );
     let probe = args.server_pid.map(ServerProbe::new).transpose()?;
-    let target = Target::resolve(&args.url).await?;
+    let protocol = args.protocol;
+    let target = Target::resolve(&protocol.url(&args.url, &args.pusher)).await?;
 
     let mut streams = Vec::with_capacity(args.connections);
     for index in 0..args.connections {
-        let (stream, leftover) = target
+        let (mut stream, mut leftover) = target
             .connect()
             .await
             .with_context(|| format!("opening connection {index}"))?;
-        streams.push(setup(args.protocol, stream, leftover).await?);
+        channel::set_up(protocol, &mut stream, &mut leftover, true)
+            .await
+            .with_context(|| format!("subscribing connection {index}"))?;
+        streams.push((stream, leftover));
     }
-    let publish = match args.protocol {
-        Protocol::Raw => masked_frame(false, args.size),
-        Protocol::Serve => {
-            let data = "x".repeat(args.size);
-            let json = format!(r#"{{"type":"publish","group":"{GROUP}","data":"{data}"}}"#);
-            masked(0x1, json.as_bytes())
-        }
-    };
 
-    let delivered = Arc::new(AtomicU64::new(0));
-    let round_done = Arc::new(Notify::new());
+    let tally = Arc::new(Tally::default());
     let failure = Arc::new(Mutex::new(None));
     let mut readers = JoinSet::new();
-    let mut publisher = None;
-    // The other write halves stay open until the end: dropping one shuts its connection down.
-    let mut idle_writers = Vec::with_capacity(args.connections);
-    let target_per_round = args.connections as u64;
+    let mut first_writer = None;
+    // The write halves stay open until the end: dropping one shuts its connection down.
+    let mut writers = Vec::with_capacity(args.connections);
+    let per_round = args.connections as u64;
     for (index, (stream, leftover)) in streams.into_iter().enumerate() {
         let (read, write) = stream.into_split();
-        if index == 0 {
-            publisher = Some(write);
-        } else {
-            idle_writers.push(write);
-        }
-        let (delivered, round_done, failure) =
-            (delivered.clone(), round_done.clone(), failure.clone());
+        let write = Arc::new(tokio::sync::Mutex::new(write));
+        first_writer.get_or_insert_with(|| write.clone());
+        writers.push(write.clone());
+        let (tally, failure) = (tally.clone(), failure.clone());
         readers.spawn(async move {
-            if let Err(err) =
-                count_deliveries(read, leftover, &delivered, &round_done, target_per_round).await
-            {
+            let outcome = match protocol {
+                Protocol::Raw => count_deliveries(read, leftover, &tally, per_round).await,
+                _ => {
+                    channel::check_deliveries(
+                        protocol,
+                        index,
+                        read,
+                        write,
+                        leftover,
+                        tally.clone(),
+                        per_round,
+                    )
+                    .await
+                }
+            };
+            if let Err(err) = outcome {
                 if let Ok(mut failure) = failure.lock() {
                     failure.get_or_insert(err);
                 }
-                round_done.notify_one();
+                tally.round_done.notify_one();
             }
         });
     }
-    let mut publisher = publisher.context("no connection to publish on")?;
+    let first_writer = first_writer.context("no connection to publish on")?;
+    let mut publisher = match protocol {
+        Protocol::Raw => Publish::Raw(first_writer, masked_frame(false, args.size)),
+        _ => Publish::Sequenced(
+            Publisher::new(
+                protocol,
+                args.publish.unwrap_or(Via::default_for(protocol)),
+                first_writer,
+                target.addr(),
+                target.authority(),
+                &args.pusher,
+            )
+            .await?,
+        ),
+    };
 
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
         .context("creating the histogram")?;
     let start = Instant::now();
     let measure_from = start + args.warmup;
     let end = measure_from + args.duration;
-    let progress = Progress::timed(start, measure_from, end, &delivered, "deliveries");
+    let progress = Progress::timed(start, measure_from, end, &tally.delivered, "deliveries");
     let mut last_tick = start;
     let mut cpu_before = None;
     let mut rounds = 0u64;
     let mut expected = 0u64;
-    loop {
+    for sequence in 0.. {
         let now = Instant::now();
         if cpu_before.is_none() && now >= measure_from {
             cpu_before = probe.as_ref().map(ServerProbe::cpu_seconds).transpose()?;
@@ -139,28 +175,27 @@ pub(super) async fn run(args: BroadcastArgs) -> anyhow::Result<BroadcastReport> 
                 last_tick = now;
             }
         }
-        publisher.write_all(&publish).await.context("publishing")?;
-        expected += target_per_round;
         let sent = Instant::now();
+        publisher
+            .send(protocol, sequence, args.size)
+            .await
+            .context("publishing")?;
+        expected += per_round;
         let round_deadline = sent + args.round_timeout;
-        while delivered.load(Ordering::Acquire) < expected {
+        while tally.delivered.load(Ordering::Acquire) < expected {
             if let Some(err) = failure.lock().ok().and_then(|mut failure| failure.take()) {
                 return Err(err);
             }
-            if tokio::time::timeout_at(round_deadline, round_done.notified())
+            if tokio::time::timeout_at(round_deadline, tally.round_done.notified())
                 .await
                 .is_err()
             {
                 bail!(
-                    "only {} of {} deliveries arrived within {:?} (is this a {} broadcast \
-                     server?)",
-                    delivered.load(Ordering::Acquire) + target_per_round - expected,
-                    target_per_round,
+                    "only {} of {} deliveries arrived within {:?} (is this a {} server?)",
+                    tally.delivered.load(Ordering::Acquire) + per_round - expected,
+                    per_round,
                     args.round_timeout,
-                    match args.protocol {
-                        Protocol::Raw => "raw",
-                        Protocol::Serve => "`wskit serve`",
-                    }
+                    protocol.description()
                 );
             }
         }
@@ -176,17 +211,18 @@ pub(super) async fn run(args: BroadcastArgs) -> anyhow::Result<BroadcastReport> 
         progress.finish();
     }
     readers.abort_all();
-    drop(idle_writers);
+    drop(writers);
 
     let duration = args.duration.as_secs_f64();
-    let deliveries = rounds * target_per_round;
+    let deliveries = rounds * per_round;
     let server_cpu_seconds = cpu_before
         .zip(cpu_after)
         .map(|(before, after)| after - before);
     Ok(BroadcastReport {
         scenario: "broadcast",
         url: args.url,
-        protocol: args.protocol.name(),
+        protocol: protocol.name(),
+        publish: publisher.name(),
         connections: args.connections,
         size: args.size,
         warmup_seconds: args.warmup.as_secs_f64(),
@@ -205,30 +241,34 @@ pub(super) async fn run(args: BroadcastArgs) -> anyhow::Result<BroadcastReport> 
     })
 }
 
-/// Brings a fresh connection to where it receives broadcasts: nothing to do for `raw`; for
-/// `serve`, read the welcome, join the group and wait for the acknowledgement.
-async fn setup(
-    protocol: Protocol,
-    mut stream: TcpStream,
-    mut leftover: Vec<u8>,
-) -> anyhow::Result<(TcpStream, Vec<u8>)> {
-    if protocol == Protocol::Serve {
-        let welcome = read_messages(&mut stream, &mut leftover, 1).await?;
-        ensure!(
-            welcome[0].starts_with(br#"{"type":"welcome""#),
-            "expected a welcome, got {}",
-            String::from_utf8_lossy(&welcome[0])
-        );
-        let join = format!(r#"{{"type":"join","group":"{GROUP}","ref":1}}"#);
-        stream.write_all(&masked(0x1, join.as_bytes())).await?;
-        let ack = read_messages(&mut stream, &mut leftover, 1).await?;
-        ensure!(
-            ack[0].starts_with(br#"{"type":"ack""#),
-            "expected the join's ack, got {}",
-            String::from_utf8_lossy(&ack[0])
-        );
+/// Whether `protocol` can publish via `via` as far as the arguments show.
+fn protocol_publishes(protocol: Protocol, via: Option<Via>) -> bool {
+    protocol != Protocol::Raw || via.is_none_or(|via| via == Via::Websocket)
+}
+
+/// How the run publishes: a fixed frame on a raw broadcast server, or sequenced messages in
+/// the server's protocol.
+enum Publish {
+    Raw(Arc<tokio::sync::Mutex<OwnedWriteHalf>>, Vec<u8>),
+    Sequenced(Publisher),
+}
+
+impl Publish {
+    /// Publishes message `sequence`.
+    async fn send(&mut self, protocol: Protocol, sequence: u64, size: usize) -> anyhow::Result<()> {
+        match self {
+            Self::Raw(write, frame) => Ok(write.lock().await.write_all(frame).await?),
+            Self::Sequenced(publisher) => publisher.publish(protocol, sequence, size).await,
+        }
     }
-    Ok((stream, leftover))
+
+    /// How messages are published, for the report.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Sequenced(Publisher::Http(..)) => "http",
+            _ => "websocket",
+        }
+    }
 }
 
 /// Counts the messages arriving on one connection; wakes the publisher when a round may be
@@ -236,8 +276,7 @@ async fn setup(
 async fn count_deliveries(
     read: tokio::net::tcp::OwnedReadHalf,
     mut buf: Vec<u8>,
-    delivered: &AtomicU64,
-    round_done: &Notify,
+    tally: &Tally,
     per_round: u64,
 ) -> anyhow::Result<()> {
     let mut parser = EchoParser::any_length();
@@ -248,10 +287,10 @@ async fn count_deliveries(
         buf.copy_within(consumed..filled, 0);
         filled -= consumed;
         if messages > 0 {
-            let before = delivered.fetch_add(messages as u64, Ordering::AcqRel);
+            let before = tally.delivered.fetch_add(messages as u64, Ordering::AcqRel);
             let after = before + messages as u64;
             if after / per_round != before / per_round {
-                round_done.notify_one();
+                tally.round_done.notify_one();
             }
         }
         read.readable().await?;

@@ -11,9 +11,10 @@
 //!
 //! A connection counts as lost when the server has closed it by the end of the hold. Under
 //! `--protocol raw` (the default) an idle connection must also stay silent, so anything the
-//! server wrote counts as lost; under `--protocol serve` (`wskit serve`'s `/ws`, which greets
-//! each connection with a `welcome`), the server's data and control frames are read and
-//! dropped, and only a close frame, the end of the stream or a reset counts.
+//! server wrote counts as lost; under the messaging protocols (`serve`, `pusher`, `socketio`),
+//! each connection first completes the protocol's connect steps (and, with `--subscribe`, joins
+//! one channel), the server's later data and control frames are read and dropped, and only a
+//! close frame, the end of the stream or a reset counts.
 
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -27,8 +28,10 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::channel;
 use super::deflate::{DeflateMode, compressed_frame, compressible_payload};
 use super::progress::{Progress, wait_until};
+use super::pusher::PusherApp;
 use super::report::IdleReport;
 use super::server::ServerProbe;
 use super::wire::{Target, masked_frame, read_messages, skip_frames};
@@ -40,8 +43,9 @@ pub(super) struct IdleArgs {
     /// The server to load (`ws://` only; `ws://HOST:PORT/ws` for `wskit serve`).
     #[arg(long, default_value = "ws://127.0.0.1:9001/")]
     url: String,
-    /// What the server sends on its own: `raw`, nothing (anything it writes counts as a lost
-    /// connection); `serve`, `wskit serve`'s welcome (its messages are read and dropped).
+    /// What the server speaks: `raw`, nothing (anything it writes counts as a lost
+    /// connection); `serve`, `pusher`, `socketio`: each connection completes the protocol's
+    /// connect steps, and what the server sends afterwards is read and dropped.
     #[arg(long, value_enum, default_value_t = Protocol::Raw)]
     protocol: Protocol,
     /// Connections to open and hold (raise `ulimit -n` above this, for both processes).
@@ -67,6 +71,12 @@ pub(super) struct IdleArgs {
     /// Payload bytes of those messages (JSON-like text with --deflate).
     #[arg(long, short = 's', default_value_t = 1024)]
     size: usize,
+    /// Subscribe each connection to one channel (group, room) and wait for the server to
+    /// confirm, before the hold (`serve`, `pusher`, `socketio`).
+    #[arg(long)]
+    subscribe: bool,
+    #[command(flatten)]
+    pusher: PusherApp,
 }
 
 /// Runs the scenario and gathers its report.
@@ -77,8 +87,12 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
         args.messages == 0 || args.protocol == Protocol::Raw,
         "--messages needs an echo server (--protocol raw)"
     );
+    ensure!(
+        !args.subscribe || args.protocol != Protocol::Raw,
+        "--subscribe needs a messaging protocol (--protocol serve, pusher or socketio)"
+    );
     let probe = args.server_pid.map(ServerProbe::new).transpose()?;
-    let mut target = Target::resolve(&args.url).await?;
+    let mut target = Target::resolve(&args.protocol.url(&args.url, &args.pusher)).await?;
     if let Some(mode) = args.deflate {
         target.offer_extensions(&mode.config().offer());
     }
@@ -100,6 +114,7 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
         let (target, opened, next) = (target.clone(), opened.clone(), next.clone());
         let (total, deflate, messages, frame) =
             (args.connections, args.deflate, args.messages, frame.clone());
+        let (protocol, subscribe) = (args.protocol, args.subscribe);
         openers.spawn(async move {
             let mut streams = Vec::new();
             loop {
@@ -130,6 +145,14 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
                         .await
                         .with_context(|| format!("echoes on connection {index}"))?;
                 }
+                channel::set_up(
+                    protocol,
+                    &mut upgraded.stream,
+                    &mut upgraded.leftover,
+                    subscribe,
+                )
+                .await
+                .with_context(|| format!("setting up connection {index}"))?;
                 streams.push((upgraded.stream, upgraded.leftover));
                 opened.fetch_add(1, Ordering::Relaxed);
             }
@@ -160,7 +183,7 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
         .iter_mut()
         .map(|(stream, leftover)| match args.protocol {
             Protocol::Raw => !leftover.is_empty() || is_closed(stream),
-            Protocol::Serve => is_lost(stream, leftover),
+            Protocol::Serve | Protocol::Pusher | Protocol::SocketIo => is_lost(stream, leftover),
         })
         .filter(|&lost| lost)
         .count();
@@ -168,6 +191,7 @@ pub(super) async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
         scenario: "idle",
         url: args.url,
         protocol: args.protocol.name(),
+        subscribed: args.subscribe,
         connections: args.connections,
         open_seconds,
         hold_seconds: args.hold.as_secs_f64(),

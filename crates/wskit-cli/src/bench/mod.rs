@@ -12,6 +12,11 @@
 //! - [`idle`]: `wskit bench idle`, N idle upgraded connections and the server's RSS for them.
 //! - [`connect`]: `wskit bench connect`, opening handshakes per second.
 //! - [`progress`]: the progress bar of the longer runs.
+//! - [`channel`]: subscribing under the messaging protocols, sequenced publishing, and the
+//!   subscribers' check that every message arrives once and in order.
+//! - [`http`]: the HTTP/1.1 client that publishes through servers' HTTP APIs.
+//! - [`pusher`]: the Pusher protocol (Sockudo, soketi) and its signed HTTP API.
+//! - [`socketio`]: Socket.IO 4 over Engine.IO 4 (WebSocket transport only).
 //! - [`wire`]: the upgrade, the precomputed frames and the minimal frame parser.
 //! - [`deflate`]: `--deflate`: the offer, the compressed frame and the sampled inflation.
 //! - [`server`]: the server's CPU time and peak RSS, read from `/proc/PID/*`.
@@ -22,13 +27,17 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 
 mod broadcast;
+mod channel;
 mod connect;
 mod deflate;
 mod echo;
+mod http;
 mod idle;
 mod progress;
+mod pusher;
 mod report;
 mod server;
+mod socketio;
 mod wire;
 
 /// Options of `wskit bench`.
@@ -85,6 +94,15 @@ enum Protocol {
     /// `wskit serve`'s JSON protocol on `/ws` (docs/protocol.md): the server greets each
     /// connection with a `welcome`; broadcast joins a group and publishes to it.
     Serve,
+    /// The Pusher protocol (Sockudo, soketi) on `/app/KEY` (the path when the URL has none):
+    /// broadcast subscribes to a public channel and publishes through the HTTP API, signed
+    /// with `--app-secret`.
+    Pusher,
+    /// Socket.IO 4 over Engine.IO 4, WebSocket transport only, on `/socket.io/` (the path when
+    /// the URL has none): broadcast joins a room with `join` and publishes with `publish`
+    /// (perf/servers/socketio-server.js).
+    #[value(name = "socketio")]
+    SocketIo,
 }
 
 impl Protocol {
@@ -93,6 +111,33 @@ impl Protocol {
         match self {
             Self::Raw => "raw",
             Self::Serve => "serve",
+            Self::Pusher => "pusher",
+            Self::SocketIo => "socketio",
+        }
+    }
+
+    /// What kind of server speaks it, for error messages.
+    fn description(self) -> &'static str {
+        match self {
+            Self::Raw => "raw broadcast",
+            Self::Serve => "`wskit serve`",
+            Self::Pusher => "Pusher-protocol",
+            Self::SocketIo => "Socket.IO 4",
+        }
+    }
+
+    /// `url` with the protocol's usual path when it has none (only `/`).
+    fn url(self, url: &str, app: &pusher::PusherApp) -> String {
+        let path = match self {
+            Self::Raw | Self::Serve => return url.to_owned(),
+            Self::Pusher => app.path(),
+            Self::SocketIo => socketio::PATH.to_owned(),
+        };
+        let scheme_end = url.find("://").map_or(0, |at| at + 3);
+        match url[scheme_end..].find(['/', '?']) {
+            Some(at) if &url[scheme_end + at..] != "/" => url.to_owned(),
+            Some(at) => format!("{}{path}", &url[..scheme_end + at]),
+            None => format!("{url}{path}"),
         }
     }
 }
@@ -120,6 +165,29 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messaging_protocols_get_their_path_when_the_url_has_none() {
+        let app = pusher::PusherApp {
+            app_id: "1".into(),
+            app_key: "key".into(),
+            app_secret: "secret".into(),
+        };
+        let pusher_path = "/app/key?protocol=7&client=wskit-bench&version=1.0";
+        for url in ["ws://127.0.0.1:6001", "ws://127.0.0.1:6001/"] {
+            assert_eq!(
+                Protocol::Pusher.url(url, &app),
+                format!("ws://127.0.0.1:6001{pusher_path}")
+            );
+            assert_eq!(
+                Protocol::SocketIo.url(url, &app),
+                "ws://127.0.0.1:6001/socket.io/?EIO=4&transport=websocket"
+            );
+        }
+        let explicit = "ws://127.0.0.1:6001/app/other";
+        assert_eq!(Protocol::Pusher.url(explicit, &app), explicit);
+        assert_eq!(Protocol::Serve.url("ws://h:1", &app), "ws://h:1");
+    }
 
     #[test]
     fn durations_parse_with_and_without_units() {

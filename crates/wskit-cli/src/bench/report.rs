@@ -134,8 +134,12 @@ impl Latency {
 pub(super) struct BroadcastReport {
     pub(super) scenario: &'static str,
     pub(super) url: String,
-    /// `raw` (every message goes to everyone) or `serve` (`wskit serve`'s JSON groups).
+    /// `raw` (every message goes to everyone), `serve` (`wskit serve`'s JSON groups),
+    /// `pusher` or `socketio`.
     pub(super) protocol: &'static str,
+    /// How messages were published: `websocket` (by a subscriber) or `http` (the server's
+    /// HTTP API).
+    pub(super) publish: &'static str,
     pub(super) connections: usize,
     /// Payload bytes of each published message (the `data` string for `serve`).
     pub(super) size: usize,
@@ -159,8 +163,10 @@ pub(super) struct BroadcastReport {
 pub(super) struct IdleReport {
     pub(super) scenario: &'static str,
     pub(super) url: String,
-    /// `--protocol`: `raw` or `serve`.
+    /// `--protocol`: `raw`, `serve`, `pusher` or `socketio`.
     pub(super) protocol: &'static str,
+    /// Whether each connection subscribed to a channel (`--subscribe`).
+    pub(super) subscribed: bool,
     pub(super) connections: usize,
     /// Time to open and upgrade them all.
     pub(super) open_seconds: f64,
@@ -207,10 +213,11 @@ impl BroadcastReport {
         emit(self, json, |out| {
             writeln!(
                 out,
-                "broadcast {} ({}): {} connections, {} B per message, {:.2} s after {:.2} s \
-                 warm-up",
+                "broadcast {} ({}, published over {}): {} connections, {} B per message, \
+                 {:.2} s after {:.2} s warm-up",
                 self.url,
                 self.protocol,
+                self.publish,
                 self.connections,
                 self.size,
                 self.duration_seconds,
@@ -247,9 +254,10 @@ impl IdleReport {
         emit(self, json, |out| {
             writeln!(
                 out,
-                "idle {} ({}): {} connections{} opened in {:.2} s, held {:.2} s, {} lost",
+                "idle {} ({}{}): {} connections{} opened in {:.2} s, held {:.2} s, {} lost",
                 self.url,
                 self.protocol,
+                if self.subscribed { ", subscribed" } else { "" },
                 self.connections,
                 match self.deflate {
                     Some(mode) => format!(

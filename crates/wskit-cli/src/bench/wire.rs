@@ -24,6 +24,7 @@ const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub(super) struct Target {
     addr: SocketAddr,
+    authority: String,
     request: Vec<u8>,
 }
 
@@ -68,8 +69,19 @@ impl Target {
         );
         Ok(Self {
             addr,
+            authority: authority.to_owned(),
             request: request.into_bytes(),
         })
+    }
+
+    /// The server's address.
+    pub(super) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL's `host[:port]`, as the `Host` header carries it.
+    pub(super) fn authority(&self) -> &str {
+        &self.authority
     }
 
     /// Adds `Sec-WebSocket-Extensions: {offer}` to every upgrade request.
