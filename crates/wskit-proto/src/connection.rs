@@ -92,6 +92,8 @@ pub struct Connection {
     outbox: Outbox,
     mask_state: u64,
     peer_close: Option<Box<CloseFrame>>,
+    /// Whether a ping is answered as it is read ([`Connection::set_auto_pong`]).
+    auto_pong: bool,
 }
 
 /// The frame being received.
@@ -155,6 +157,7 @@ impl Connection {
             outbox: Outbox::default(),
             mask_state: 0,
             peer_close: None,
+            auto_pong: true,
         }
     }
 
@@ -211,7 +214,8 @@ impl Connection {
     /// Processes bytes from the transport held in `buf`, consuming what it uses.
     ///
     /// Returns the next message, or `Ok(None)` when more bytes are needed. Pings are answered
-    /// (the pong is queued in the outbox) and also returned. A close frame from the peer is
+    /// (the pong is queued in the outbox, unless [`Connection::set_auto_pong`] turned that
+    /// off) and also returned. A close frame from the peer is
     /// answered and returned as [`Message::Close`]; after it the connection is closed.
     ///
     /// # Errors
@@ -256,7 +260,17 @@ impl Connection {
         self.send_control(OpCode::Ping, payload)
     }
 
-    /// Queues an unsolicited pong with `payload` (at most 125 bytes).
+    /// Whether a ping from the peer is answered with a pong as soon as it is read. Turn it off
+    /// only to answer pings yourself, with [`Connection::pong`] (a custom ping handler, as
+    /// SwaggerSocket's `PingHdlr`): RFC 6455 §5.5.2 requires an endpoint to answer every ping
+    /// it receives before its close. Default: on.
+    #[doc(alias = "PingHdlr")]
+    pub fn set_auto_pong(&mut self, on: bool) {
+        self.auto_pong = on;
+    }
+
+    /// Queues a pong with `payload` (at most 125 bytes): unsolicited, or the answer to a ping
+    /// when [`Connection::set_auto_pong`] is off.
     ///
     /// # Errors
     /// [`Error::ControlPayloadTooLarge`], or the connection is closing or closed.
@@ -504,7 +518,7 @@ impl Connection {
         let payload = buf.split_to(payload_len).freeze();
         match opcode {
             OpCode::Ping => {
-                if self.state == State::Open {
+                if self.auto_pong && self.state == State::Open {
                     self.send_control(OpCode::Pong, &payload)
                         .map_err(|_| ProtocolError::ControlFrameTooLarge(payload.len() as u64))?;
                 }

@@ -282,11 +282,14 @@ impl RestClientBuilder {
                 // `Builder::app_data` admitted it only within the same limit.
                 .expect("app data within wskit::MAX_APP_DATA");
         }
-        if control.ping.is_some() || control.pong.is_some() {
-            reconnect = reconnect.on_control(move |message| match message {
-                Message::Ping(data) => control.on_ping(data.clone()),
-                Message::Pong(data) => control.on_pong(data.clone()),
-                _ => {}
+        if let Some(ping) = control.ping.clone() {
+            reconnect = reconnect.ping_handler(move |data| ping(data.clone()));
+        }
+        if control.pong.is_some() {
+            reconnect = reconnect.on_control(move |message| {
+                if let Message::Pong(data) = message {
+                    control.on_pong(data.clone());
+                }
             });
         }
         let (socket, events) = reconnect.spawn();

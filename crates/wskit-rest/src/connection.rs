@@ -330,17 +330,25 @@ impl Builder {
         Ok(self)
     }
 
-    /// Calls `handler` with the application data of every ping from the peer (SwaggerSocket's
-    /// `PingHdlr`). The pong itself is sent by the WebSocket layer as the ping arrives, with
-    /// the ping's data, as RFC 6455 requires of every endpoint; the handler runs on the
-    /// connection's task, so it must not block. Default: none.
+    /// Answers every ping from the peer with `handler`, in place of the default reply, a pong
+    /// with the ping's own data (SwaggerSocket's `PingHdlr`): it gets the ping's application
+    /// data and returns the data of the pong to send, or `None` to send none (RFC 6455 §5.5.2
+    /// requires every ping to be answered, so `None` is only for peers that expect it). The
+    /// handler runs on the connection's task, so it must not block. Default: none, every ping
+    /// is answered with its own data.
     ///
     /// # Example
     /// ```
-    /// let builder = wskit_rest::RestConnection::builder()
-    ///     .ping_handler(|data| println!("ping {data:?}"));
+    /// let builder = wskit_rest::RestConnection::builder().ping_handler(|data| {
+    ///     println!("ping {data:?}");
+    ///     Some(data) // the default reply
+    /// });
     /// ```
-    pub fn ping_handler(mut self, handler: impl Fn(Bytes) + Send + Sync + 'static) -> Self {
+    #[doc(alias = "PingHdlr")]
+    pub fn ping_handler(
+        mut self,
+        handler: impl Fn(Bytes) -> Option<Bytes> + Send + Sync + 'static,
+    ) -> Self {
         self.control.ping = Some(Arc::new(handler));
         self
     }
@@ -501,6 +509,9 @@ pub(crate) fn spawn_driver<S>(
 {
     tokio::spawn(async move {
         let mut heartbeat = control.heartbeat();
+        if control.ping.is_some() {
+            ws.set_auto_pong(false);
+        }
         let mut failed = true;
         let reason: Arc<str> = loop {
             tokio::select! {
@@ -511,7 +522,13 @@ pub(crate) fn spawn_driver<S>(
                         }
                         control.on_pong(payload);
                     }
-                    Some(Ok(Message::Ping(payload))) => control.on_ping(payload),
+                    Some(Ok(Message::Ping(payload))) => {
+                        if let Some(pong) = control.on_ping(payload) {
+                            if let Err(error) = ws.send(Message::Pong(pong)).await {
+                                break Arc::from(format!("sending a pong failed: {error}"));
+                            }
+                        }
+                    }
                     Some(Ok(message)) if message.is_text() || message.is_binary() => {
                         protocol.clone().on_message(message);
                     }

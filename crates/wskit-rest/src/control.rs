@@ -8,8 +8,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use wskit::Heartbeat;
 
-/// A function called with the application data of a ping or a pong.
+/// A function called with the application data of a pong.
 pub(crate) type ControlHandler = Arc<dyn Fn(Bytes) + Send + Sync>;
+
+/// A function called with the application data of a ping: the data of the pong to answer
+/// with, if any.
+pub(crate) type PingHandler = Arc<dyn Fn(Bytes) -> Option<Bytes> + Send + Sync>;
 
 /// The heartbeat and the ping and pong handlers of a connection.
 #[derive(Clone, Default)]
@@ -18,7 +22,8 @@ pub(crate) struct Control {
     pub(crate) heartbeat: Option<(Duration, Duration)>,
     /// At the start of every heartbeat ping; at most [`wskit::MAX_APP_DATA`] bytes.
     pub(crate) app_data: Bytes,
-    pub(crate) ping: Option<ControlHandler>,
+    /// Answers pings in place of the WebSocket layer's automatic pong.
+    pub(crate) ping: Option<PingHandler>,
     pub(crate) pong: Option<ControlHandler>,
 }
 
@@ -34,11 +39,10 @@ impl Control {
         })
     }
 
-    /// A ping came with `payload` (the WebSocket layer has answered it).
-    pub(crate) fn on_ping(&self, payload: Bytes) {
-        if let Some(handler) = &self.ping {
-            handler(payload);
-        }
+    /// A ping came with `payload`: the data of the pong to send, when a ping handler is set
+    /// (without one, the WebSocket layer has answered it already).
+    pub(crate) fn on_ping(&self, payload: Bytes) -> Option<Bytes> {
+        self.ping.as_ref().and_then(|handler| handler(payload))
     }
 
     /// A pong came with `payload`.

@@ -275,6 +275,7 @@ async fn heartbeats_carry_app_data_and_pings_and_pongs_reach_their_handlers() {
         .unwrap()
         .ping_handler(move |data| {
             let _ = pings_tx.send(data);
+            Some(bytes::Bytes::from_static(b"server's own pong"))
         })
         .pong_handler(move |data| {
             let _ = pongs_tx.send(data);
@@ -300,7 +301,8 @@ async fn heartbeats_carry_app_data_and_pings_and_pongs_reach_their_handlers() {
     assert_eq!(ping.len(), "server-1".len() + 8);
     let pong = timeout(GUARD, pongs.recv()).await.unwrap().unwrap();
     assert_eq!(pong, ping);
-    // A ping from the client reaches the ping handler, and is answered.
+    // A ping from the client reaches the ping handler, which answers it in place of the
+    // default pong.
     ws.send(Message::Ping(bytes::Bytes::from_static(b"hello")))
         .await
         .unwrap();
@@ -310,7 +312,8 @@ async fn heartbeats_carry_app_data_and_pings_and_pongs_reach_their_handlers() {
     );
     loop {
         match timeout(GUARD, ws.recv()).await.unwrap().unwrap().unwrap() {
-            Message::Pong(data) if &data[..] == b"hello" => break,
+            Message::Pong(data) if &data[..] == b"server's own pong" => break,
+            Message::Pong(data) if &data[..] == b"hello" => panic!("the default pong was sent"),
             Message::Ping(_) | Message::Pong(_) => {}
             other => panic!("expected the pong, got {other:?}"),
         }
@@ -328,6 +331,7 @@ async fn a_rest_clients_heartbeat_carries_app_data_and_its_handlers_see_pings_an
         .unwrap()
         .ping_handler(move |data| {
             let _ = pings_tx.send(data);
+            Some(bytes::Bytes::from_static(b"client's own pong"))
         })
         .pong_handler(move |data| {
             let _ = pongs_tx.send(data);
@@ -355,6 +359,15 @@ async fn a_rest_clients_heartbeat_carries_app_data_and_its_handlers_see_pings_an
         &timeout(GUARD, pings.recv()).await.unwrap().unwrap()[..],
         b"hi"
     );
+    // The handler's pong, not the default one with the ping's data.
+    loop {
+        match timeout(GUARD, ws.recv()).await.unwrap().unwrap().unwrap() {
+            Message::Pong(data) if &data[..] == b"client's own pong" => break,
+            Message::Pong(data) if &data[..] == b"hi" => panic!("the default pong was sent"),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected the pong, got {other:?}"),
+        }
+    }
     client.close().await;
 }
 

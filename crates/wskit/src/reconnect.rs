@@ -190,6 +190,7 @@ pub struct ReconnectBuilder {
     heartbeat: Option<(Duration, Duration)>,
     app_data: Bytes,
     on_control: Option<ControlHook>,
+    on_ping: Option<PingHook>,
     max_queued_messages: usize,
     max_queued_bytes: usize,
     receive_buffer: usize,
@@ -198,6 +199,9 @@ pub struct ReconnectBuilder {
 
 /// What [`ReconnectBuilder::on_control`] calls with every ping and pong received.
 type ControlHook = Arc<dyn Fn(&Message) + Send + Sync>;
+
+/// What [`ReconnectBuilder::ping_handler`] calls with every ping: the pong to send, if any.
+type PingHook = Arc<dyn Fn(&Bytes) -> Option<Bytes> + Send + Sync>;
 
 /// A WebSocket client that reconnects by itself, built with [`ReconnectingClient::builder`].
 ///
@@ -441,6 +445,20 @@ impl ReconnectBuilder {
         self
     }
 
+    /// Answers every ping with what `handler` returns, in place of the automatic pong with the
+    /// ping's own data (SwaggerSocket's `PingHdlr`): `Some(data)` sends a pong with `data`,
+    /// `None` sends none. RFC 6455 §5.5.2 requires every ping to be answered, so `None` is for
+    /// peers that expect it. It runs on the client's task: it must not block. Default: none
+    /// (every ping is answered with its own data).
+    #[doc(alias = "PingHdlr")]
+    pub fn ping_handler(
+        mut self,
+        handler: impl Fn(&Bytes) -> Option<Bytes> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_ping = Some(Arc::new(handler));
+        self
+    }
+
     /// How many messages the send queue holds. Default: 1024.
     pub fn max_queued_messages(mut self, messages: usize) -> Self {
         self.max_queued_messages = messages.max(1);
@@ -517,6 +535,7 @@ impl ReconnectBuilder {
             heartbeat: self.heartbeat,
             app_data: self.app_data,
             on_control: self.on_control,
+            on_ping: self.on_ping,
             hook: self.on_connect,
             commands: commands_rx,
             link: Link {
@@ -547,6 +566,7 @@ impl fmt::Debug for ReconnectBuilder {
             .field("heartbeat", &self.heartbeat)
             .field("app_data", &self.app_data)
             .field("on_control", &self.on_control.is_some())
+            .field("ping_handler", &self.on_ping.is_some())
             .field("max_queued_messages", &self.max_queued_messages)
             .field("max_queued_bytes", &self.max_queued_bytes)
             .field("receive_buffer", &self.receive_buffer)
@@ -575,6 +595,7 @@ impl ReconnectingClient {
             heartbeat: None,
             app_data: Bytes::new(),
             on_control: None,
+            on_ping: None,
             max_queued_messages: 1024,
             max_queued_bytes: 16 << 20,
             receive_buffer: 256,
@@ -887,6 +908,7 @@ struct Task {
     heartbeat: Option<(Duration, Duration)>,
     app_data: Bytes,
     on_control: Option<ControlHook>,
+    on_ping: Option<PingHook>,
     hook: Option<OnConnect>,
     commands: mpsc::Receiver<CloseRequest>,
     link: Link,
@@ -897,6 +919,8 @@ struct Control<'a> {
     heartbeat: Option<(Duration, Duration)>,
     app_data: &'a Bytes,
     hook: Option<&'a ControlHook>,
+    /// Answers pings in place of the automatic pong.
+    on_ping: Option<&'a PingHook>,
 }
 
 /// How serving one connection ended.
@@ -923,6 +947,7 @@ impl Task {
             heartbeat,
             app_data,
             on_control,
+            on_ping,
             mut hook,
             mut commands,
             link,
@@ -949,6 +974,7 @@ impl Task {
                         heartbeat,
                         app_data: &app_data,
                         hook: on_control.as_ref(),
+                        on_ping: on_ping.as_ref(),
                     };
                     match serve(ws, control, &link, &mut commands).await {
                         Ended::Lost(reason) => {
@@ -1023,6 +1049,9 @@ async fn serve(
             .unwrap_or_else(|_| Heartbeat::new(interval).timeout(timeout))
     });
     let mut peer_close = None;
+    if control.on_ping.is_some() {
+        ws.set_auto_pong(false);
+    }
     loop {
         tokio::select! {
             step = poll_fn(|cx| poll_step(&mut ws, &link.shared, cx)) => match step {
@@ -1045,8 +1074,14 @@ async fn serve(
                             hook(&Message::Pong(data));
                         }
                     }
-                    // Answered by the connection.
+                    // Answered by the connection, or by the ping handler.
                     Message::Ping(data) => {
+                        let pong = control.on_ping.and_then(|handler| handler(&data));
+                        if let Some(pong) = pong {
+                            if let Err(err) = Pin::new(&mut ws).start_send(Message::Pong(pong)) {
+                                return Ended::Lost(DisconnectReason::Failed(Arc::new(err)));
+                            }
+                        }
                         if let Some(hook) = control.hook {
                             hook(&Message::Ping(data));
                         }

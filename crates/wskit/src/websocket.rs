@@ -398,6 +398,15 @@ where
         drop(self);
     }
 
+    /// Whether a ping from the peer is answered with a pong as soon as it is read (default:
+    /// on). Off, pings still come out of [`recv`](Self::recv) and the application answers
+    /// them itself with `send(Message::Pong(..))`, as a custom ping handler does
+    /// (SwaggerSocket's `PingHdlr`); RFC 6455 §5.5.2 requires every ping to be answered.
+    #[doc(alias = "PingHdlr")]
+    pub fn set_auto_pong(&mut self, on: bool) {
+        self.conn.set_auto_pong(on);
+    }
+
     /// The subprotocol selected in the handshake.
     #[must_use]
     pub fn protocol(&self) -> Option<&str> {

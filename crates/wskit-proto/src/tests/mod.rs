@@ -61,6 +61,23 @@ fn fragments_with_interleaved_ping_reassemble() {
 }
 
 #[test]
+fn without_auto_pong_a_ping_is_returned_unanswered_until_the_application_answers() {
+    let mut server = Connection::server(Config::default(), None);
+    server.set_auto_pong(false);
+    let wire = frame(0x89, Some([5, 6, 7, 8]), b"ping!");
+    let msgs = read_all(&mut server, &wire).unwrap();
+    assert_eq!(
+        msgs,
+        vec![Message::Ping(bytes::Bytes::from_static(b"ping!"))]
+    );
+    assert_eq!(server.outbox().remaining(), 0, "no pong was queued");
+    server.pong(b"custom").unwrap();
+    let out = server.outbox();
+    let pong = out.copy_to_bytes(out.remaining());
+    assert_eq!(&pong[..], &frame(0x8a, None, b"custom")[..]);
+}
+
+#[test]
 fn code_point_split_across_fragments_is_valid() {
     let euro = "€".as_bytes();
     let mut server = Connection::server(Config::default(), None);

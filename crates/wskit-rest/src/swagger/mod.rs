@@ -44,9 +44,9 @@
 //! | `SocketConnection` as an `http.RoundTripper` | [`RestConnection`](crate::RestConnection) and [`RestClient`](crate::RestClient) as a `tower::Service` |
 //! | `wsClient.Connection().ID()` | [`RestClient::connection_id`](crate::RestClient::connection_id) |
 //!
-//! Two differences: a Go `PingHdlr` replaces the pong reply, while here the WebSocket layer
-//! always answers a ping with a pong carrying its data (RFC 6455 requires it) and the handler
-//! sees the ping; and a Go client must set `X-Correlation-Id` itself, while wskit sets it.
+//! As with `PingHdlr`, a ping handler replaces the default reply (a pong with the ping's own
+//! data): it returns the data of the pong to send, or `None` for none. One difference: a Go
+//! client must set `X-Correlation-Id` itself, while wskit sets it.
 
 mod engine;
 mod handshake;
