@@ -44,9 +44,15 @@
 //!
 //! - `axum` (off by default): [`RestServer::upgrade`], accepting REST connections on a route
 //!   of an axum 0.8 application.
-
+// Without the `axum` feature, `RestServer::upgrade` does not exist: its link leads here.
+#![doc = ""]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "[`RestServer::upgrade`]: crate#feature-flags"
+)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
 mod axum;
