@@ -67,8 +67,9 @@ mod mux;
 mod server;
 pub mod swagger;
 
-/// The `wskit-rest.v1` protocol: its framing and why (`docs/rest-protocol.md`).
-#[doc = include_str!("../../../docs/rest-protocol.md")]
+/// The `wskit-rest.v1` protocol: its framing and why (`docs/rest-protocol.md`, linked into this
+/// crate's directory so that the published crate carries it).
+#[doc = include_str!("../rest-protocol.md")]
 pub mod protocol {}
 
 pub use body::Body;

@@ -100,7 +100,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_DEMO", value_parser = clap::builder::BoolishValueParser::new(), overrides_with = "no_demo")]
     demo: bool,
 
-    /// Do not mount the petstore demo (the default; overrides --demo, WSKIT_DEMO and the file).
+    /// Do not mount the petstore demo: the default, kept for the command lines that asked for
+    /// it when the demo was on by default. Of --demo and --no-demo, the later one wins.
     #[arg(long, env = "WSKIT_NO_DEMO", value_parser = clap::builder::BoolishValueParser::new(), overrides_with = "demo", hide = true)]
     no_demo: bool,
 
