@@ -177,6 +177,18 @@ step "cargo doc: every library's docs, broken links are errors"
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --all-features --no-deps --lib
 done_step
 
+# What a release needs: each published crate packages and builds from its tarball alone, as
+# `cargo publish` would check (metadata, a dependency on an unpublished crate, a file outside
+# the crate's directory all fail here; the workspace's crates resolve to each other's
+# tarballs), and the docs also build with default features only, as a user's `cargo doc`
+# does, links clean. The first run builds the crates once more (minutes); later runs reuse
+# that build (about 30 s). --offline: the steps above fetched every dependency.
+step "packaging: cargo package of each crate, docs with default features"
+cargo package --locked --offline --allow-dirty \
+    -p wskit-proto -p wskit -p wskit-hub -p wskit-rest -p wskit-cli
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --lib -p wskit-proto -p wskit -p wskit-hub -p wskit-rest
+done_step
+
 step "cargo test --workspace --all-features"
 cargo test --workspace --all-features
 done_step

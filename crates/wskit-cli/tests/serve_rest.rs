@@ -1,6 +1,6 @@
 //! REST over WebSocket in `wskit serve`, through the built binary: serve's API called over
 //! `/rest` with both protocols, agents answering through `/api/rest/{id}/...`, the access rule,
-//! and the petstore demo.
+//! and the petstore demo (`--demo`: off by default, behind the key, bounded bodies).
 
 mod support;
 
@@ -265,9 +265,10 @@ async fn with_a_key_rest_and_the_gateway_need_it() {
     client.close().await;
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test]
 async fn the_petstore_demo_answers_the_same_over_http_and_over_websocket() {
-    let server = Server::start(&[]);
+    let server = Server::start(&["--demo"]);
     let added = http(
         server.addr,
         "POST",
@@ -334,29 +335,79 @@ async fn the_petstore_demo_answers_the_same_over_http_and_over_websocket() {
     }
 }
 
-#[tokio::test]
-async fn no_demo_means_404() {
-    for off in [
-        Server::start(&["--no-demo"]),
-        Server::spawn({
-            let mut command = serve_command(&["--listen", "127.0.0.1:0"]);
-            command.env("WSKIT_NO_DEMO", "1");
-            command
-        }),
+/// Asserts that `server` has no demo: 404 on its paths over HTTP and for the upgrade.
+async fn assert_no_demo(server: &Server) {
+    for path in [
+        "/demo/petstore/pets",
+        "/demo/petstore/openapi.json",
+        "/demo/petstore/rest",
     ] {
-        for path in [
-            "/demo/petstore/pets",
-            "/demo/petstore/openapi.json",
-            "/demo/petstore/rest",
-        ] {
-            let response = http(off.addr, "GET", path, None, None).await;
-            assert_eq!(response.status, 404, "{path}: {response:?}");
-        }
-        let error = within(wskit::connect(&off.url("/demo/petstore/rest")))
-            .await
-            .expect_err("no demo to upgrade to");
-        assert!(error.to_string().contains("404"), "{error}");
+        let response = http(server.addr, "GET", path, None, None).await;
+        assert_eq!(response.status, 404, "{path}: {response:?}");
     }
+    let error = within(wskit::connect(&server.url("/demo/petstore/rest")))
+        .await
+        .expect_err("no demo to upgrade to");
+    assert!(error.to_string().contains("404"), "{error}");
+}
+
+#[tokio::test]
+async fn the_demo_is_off_by_default_and_no_demo_is_still_accepted() {
+    assert_no_demo(&Server::start(&[])).await;
+    assert_no_demo(&Server::start(&["--no-demo"])).await;
+    assert_no_demo(&Server::spawn({
+        let mut command = serve_command(&["--listen", "127.0.0.1:0"]);
+        command.env("WSKIT_NO_DEMO", "1");
+        command
+    }))
+    .await;
+}
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn the_demo_needs_the_api_key_when_one_is_set() {
+    let server = Server::start(&["--demo", "--api-key", KEY]);
+    let pet = Some(r#"{"name":"Rex","tag":"dog"}"#);
+    for (method, path, body) in [
+        ("GET", "/demo/petstore/pets", None),
+        ("POST", "/demo/petstore/pets", pet),
+        ("GET", "/demo/petstore/openapi.json", None),
+        ("GET", "/demo/petstore/rest", None),
+    ] {
+        let response = http(server.addr, method, path, None, body).await;
+        assert_eq!(response.status, 401, "{method} {path}: {response:?}");
+        let response = http(server.addr, method, path, Some("wrong"), body).await;
+        assert_eq!(response.status, 401, "{method} {path}: {response:?}");
+    }
+    let error = within(wskit::connect(&server.url("/demo/petstore/rest")))
+        .await
+        .expect_err("no demo upgrade without the key");
+    assert!(error.to_string().contains("401"), "{error}");
+
+    let added = http(server.addr, "POST", "/demo/petstore/pets", Some(KEY), pet).await;
+    assert_eq!(added.status, 201, "{added:?}");
+    let ws = wskit::Client::new(server.url("/demo/petstore/rest"))
+        .header("Authorization", format!("Bearer {KEY}"));
+    let client = RestClient::builder(ws).spawn();
+    let (status, body) = call(&client, "GET", "/pets/1", "").await;
+    assert_eq!((status, body), (200, added.body));
+    client.close().await;
+}
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn the_demo_refuses_large_bodies_with_413() {
+    let server = Server::start(&["--demo"]);
+    let name = "x".repeat(5_000);
+    let body = json!({ "name": name }).to_string();
+    // Over the WebSocket (the same router as over HTTP, where the server could close before
+    // reading the whole body, and the client see a reset instead of the answer).
+    let client = RestClient::builder(wskit::Client::new(server.url("/demo/petstore/rest"))).spawn();
+    let (status, _) = call(&client, "POST", "/pets", &body).await;
+    assert_eq!(status, 413);
+    let (status, body) = call(&client, "GET", "/pets", "").await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
+    client.close().await;
 }
 
 #[tokio::test]

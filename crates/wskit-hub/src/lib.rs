@@ -70,9 +70,17 @@
 //! Dropping [`Hub::cluster_send`] or [`Hub::cluster_close`] before it resolves may or may not
 //! deliver the message (it is sent by then or not at all, never twice); the cluster queries
 //! (`cluster_groups` and the others) are read-only and cancel safe.
-
+// Without a feature, the items it gates do not exist: their links lead to the feature list.
+#![doc = ""]
+#![cfg_attr(not(feature = "axum"), doc = "[`Hub::upgrade`]: crate#feature-flags")]
+#![cfg_attr(not(feature = "axum"), doc = "[`Hub::router`]: crate#feature-flags")]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`broker::RedisBroker`]: crate#feature-flags"
+)]
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
 mod axum;

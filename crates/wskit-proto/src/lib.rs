@@ -36,6 +36,7 @@
 
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod close;
 pub mod config;

@@ -48,9 +48,15 @@
 //!
 //! - `axum` (off by default): [`RestServer::upgrade`], accepting REST connections on a route
 //!   of an axum 0.8 application.
-
+// Without the `axum` feature, `RestServer::upgrade` does not exist: its link leads here.
+#![doc = ""]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "[`RestServer::upgrade`]: crate#feature-flags"
+)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
 mod axum;
@@ -66,8 +72,9 @@ mod mux;
 mod server;
 pub mod swagger;
 
-/// The `wskit-rest.v1` protocol: its framing and why (`docs/rest-protocol.md`).
-#[doc = include_str!("../../../docs/rest-protocol.md")]
+/// The `wskit-rest.v1` protocol: its framing and why (`docs/rest-protocol.md`, linked into this
+/// crate's directory so that the published crate carries it).
+#[doc = include_str!("../rest-protocol.md")]
 pub mod protocol {}
 
 pub use body::Body;

@@ -96,10 +96,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_REST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     rest_timeout: Option<Duration>,
 
-    /// Do not mount the petstore demo (/demo/petstore over HTTP, /demo/petstore/rest over
-    /// WebSocket). WSKIT_NO_DEMO takes 1/true/yes; `demo = false` in the config file.
-    /// Default: the demo is mounted.
-    #[arg(long, env = "WSKIT_NO_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
+    /// Mount the petstore demo: /demo/petstore over HTTP, /demo/petstore/rest over WebSocket
+    /// (behind the API key when one is set; at most 1,000 pets, then 507; bodies up to 4 KiB,
+    /// then 413). WSKIT_DEMO takes 1/true/yes; `demo = true` in the config file. Default: not
+    /// mounted.
+    #[arg(long, env = "WSKIT_DEMO", value_parser = clap::builder::BoolishValueParser::new(), overrides_with = "no_demo")]
+    demo: bool,
+
+    /// Do not mount the petstore demo: the default, kept for the command lines that asked for
+    /// it when the demo was on by default. Of --demo and --no-demo, the later one wins.
+    #[arg(long, env = "WSKIT_NO_DEMO", value_parser = clap::builder::BoolishValueParser::new(), overrides_with = "demo", hide = true)]
     no_demo: bool,
 
     /// Time a client has for the TLS handshake and for sending its request head (upgrade or
@@ -172,9 +178,9 @@ backends, bearer key), /api/stats (open, read-only), /metrics (Prometheus), /hea
 
 REST over WebSocket: /rest (wskit-rest.v1 or SwaggerSocket v1; same key or loopback rule as \
 /api) lets a client call the HTTP API over the connection, and an agent serve its own API, \
-reached through /api/rest/{id}/PATH (GET /api/rest lists the agents). Demo: the petstore at \
-/demo/petstore (HTTP, /demo/petstore/openapi.json) and /demo/petstore/rest (WebSocket); \
---no-demo removes it.
+reached through /api/rest/{id}/PATH (GET /api/rest lists the agents). Demo (--demo): the \
+petstore at /demo/petstore (HTTP, /demo/petstore/openapi.json) and /demo/petstore/rest \
+(WebSocket).
 
 Example config file:
     listen = \"0.0.0.0:8080\"
@@ -253,6 +259,9 @@ impl Config {
             (Some(_), None) => bail!("tls_cert is set but tls_key is not: give both (--tls-key)"),
             (None, Some(_)) => bail!("tls_key is set but tls_cert is not: give both (--tls-cert)"),
         };
+        if layer.demo == Some(true) && !cfg!(feature = "demo") {
+            bail!("demo: this wskit was built without the `demo` feature");
+        }
         if let Some(url) = &layer.redis {
             if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 bail!(
@@ -399,7 +408,7 @@ impl Default for Config {
             heartbeat_timeout: Duration::from_secs(10),
             idle_timeout: None,
             rest_timeout: Duration::from_secs(30),
-            demo: true,
+            demo: false,
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             redis: None,
@@ -491,7 +500,11 @@ impl ServeArgs {
             heartbeat_timeout: self.heartbeat_timeout,
             idle_timeout: self.idle_timeout,
             rest_timeout: self.rest_timeout,
-            demo: self.no_demo.then_some(false),
+            demo: if self.no_demo {
+                Some(false)
+            } else {
+                self.demo.then_some(true)
+            },
             handshake_timeout: self.handshake_timeout,
             drain_timeout: self.drain_timeout,
             redis: self.redis.clone(),
@@ -747,15 +760,18 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "demo")]
     fn rest_timeout_and_demo() {
         let config = Config::merge(Layer::default(), Layer::default()).unwrap();
         assert_eq!(config.rest_timeout, Duration::from_secs(30));
-        assert!(config.demo);
-        let from_file = file("rest_timeout = \"2s\"\ndemo = false").unwrap();
+        assert!(!config.demo);
+        let from_file = file("rest_timeout = \"2s\"\ndemo = true").unwrap();
         let config = Config::merge(Layer::default(), from_file).unwrap();
         assert_eq!(config.rest_timeout, Duration::from_secs(2));
-        assert!(!config.demo);
-        assert!(config.to_toml().contains("demo = false\n"));
+        assert!(config.demo);
+        assert!(config.to_toml().contains("demo = true\n"));
+        let from_file = file("demo = false").unwrap();
+        assert!(!Config::merge(Layer::default(), from_file).unwrap().demo);
         let err = file("demo = \"no\"").err().unwrap().to_string();
         assert!(
             err.contains("field demo: expected true or false, found string"),

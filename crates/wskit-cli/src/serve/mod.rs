@@ -12,7 +12,8 @@
 //! - [`ws`]: the hub services that run it.
 //! - [`api`]: the HTTP API, stats, metrics and health.
 //! - [`page`]: the embedded web page.
-//! - [`rest`]: REST over WebSocket (`/rest`, the `/api/rest` gateway) and the petstore demo.
+//! - [`rest`]: REST over WebSocket (`/rest`, the `/api/rest` gateway) and the mounting of
+//!   the petstore demo (`demo`, with `--demo`).
 //!
 //! With `--redis`, the hub gets a [`RedisBroker`]: the hub's fan-outs then reach every node,
 //! and the API and `/ws` use the hub's `cluster_*` calls for sends and listings.
@@ -48,6 +49,8 @@ use config::{Config, Policy};
 
 mod api;
 mod config;
+#[cfg(feature = "demo")]
+mod demo;
 mod page;
 mod protocol;
 mod rest;

@@ -10,8 +10,10 @@
 //! - `GET /api/rest` lists the connections of `/rest` (the agents: id, protocol, handshake
 //!   metadata); `ANY /api/rest/{id}/{*path}` forwards an HTTP request over that connection and
 //!   answers with the agent's response (404 unknown id, 502 agent gone, 504 timeout).
-//! - `/demo/petstore` serves `example_petstore`'s router over plain HTTP, and
-//!   `/demo/petstore/rest` serves the same router (the same store) over WebSocket.
+//! - With `--demo`, `/demo/petstore` serves the petstore of `super::demo` over plain HTTP,
+//!   and `/demo/petstore/rest` serves the same router (the same store) over WebSocket, behind
+//!   the same rules: the bearer key when one is configured, and for the upgrade the access rule
+//!   of `/rest`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +36,7 @@ use super::api::{self, AppState};
 /// The path of the REST-over-WebSocket endpoint.
 pub(crate) const REST_PATH: &str = "/rest";
 /// Where the petstore demo is mounted.
+#[cfg(feature = "demo")]
 pub(crate) const DEMO_PATH: &str = "/demo/petstore";
 
 /// The settings of this module, taken from the serve configuration.
@@ -45,7 +48,12 @@ pub(crate) struct Settings {
     pub(crate) heartbeat: Option<(Duration, Duration)>,
     /// Time a client has to finish the REST handshake after the upgrade.
     pub(crate) handshake_timeout: Duration,
-    /// Mount the petstore demo.
+    /// Mount the petstore demo (never true without the `demo` feature: the configuration
+    /// refuses `--demo` then).
+    #[cfg_attr(
+        not(feature = "demo"),
+        expect(dead_code, reason = "read only to mount the demo")
+    )]
     pub(crate) demo: bool,
     /// Browser origins allowed to open `/rest` (`*`: any); a request without `Origin` (not a
     /// browser) needs none.
@@ -91,7 +99,7 @@ impl Rest {
             let server = server.clone();
             get(move |ws: WebSocketUpgrade| async move { server.upgrade(ws) })
         };
-        let mut router = Router::new()
+        let router = Router::new()
             .route(REST_PATH, upgrade)
             .route_layer(middleware::from_fn_with_state(
                 Access {
@@ -111,12 +119,14 @@ impl Rest {
                 state.clone(),
                 api::require_key,
             ));
-        let mut servers = vec![server];
-        if settings.demo {
-            let (demo, demo_server) = demo(settings);
-            router = router.merge(demo);
-            servers.push(demo_server);
-        }
+        let servers = vec![server];
+        #[cfg(feature = "demo")]
+        let (router, servers) = if settings.demo {
+            let (demo, demo_server) = demo(state, settings);
+            (router.merge(demo), [servers, vec![demo_server]].concat())
+        } else {
+            (router, servers)
+        };
         (Self { servers }, router)
     }
 
@@ -364,15 +374,33 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 // ===== the demo =====
 
 /// The petstore under [`DEMO_PATH`] over HTTP, and at `{DEMO_PATH}/rest` over WebSocket, one
-/// store for both.
-fn demo(settings: &Settings) -> (Router, RestServer) {
-    let pets = example_petstore::router();
+/// store for both. Every route needs the API key when one is configured; the upgrade also
+/// follows the access rule of `/rest` (loopback peers without a key, listed browser origins).
+#[cfg(feature = "demo")]
+fn demo(state: &AppState, settings: &Settings) -> (Router, RestServer) {
+    let pets = super::demo::router();
     let server = rest_server(RestConnection::builder().serve(pets.clone()), settings);
     let upgrade = {
         let server = server.clone();
-        get(move |ws: WebSocketUpgrade| async move { server.upgrade(ws) })
+        Router::new()
+            .route(
+                "/rest",
+                get(move |ws: WebSocketUpgrade| async move { server.upgrade(ws) }),
+            )
+            .route_layer(middleware::from_fn_with_state(
+                Access {
+                    keyed: state.api_key.is_some(),
+                    origins: settings.origins.clone(),
+                },
+                access,
+            ))
     };
-    let router = Router::new().nest(DEMO_PATH, pets.route("/rest", upgrade));
+    let router = Router::new()
+        .nest(DEMO_PATH, pets.merge(upgrade))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            api::require_key,
+        ));
     (router, server)
 }
 

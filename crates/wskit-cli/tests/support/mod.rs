@@ -44,6 +44,7 @@ pub const VARIABLES: &[&str] = &[
     "WSKIT_REDIS_PREFIX",
     "WSKIT_REDIS_NODE_TTL",
     "WSKIT_REST_TIMEOUT",
+    "WSKIT_DEMO",
     "WSKIT_NO_DEMO",
 ];
 

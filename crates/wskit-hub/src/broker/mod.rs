@@ -125,6 +125,28 @@
 //! [`Stats::broker_publish_failures`]: crate::Stats::broker_publish_failures
 //! [`Stats::broker_reconnects`]: crate::Stats::broker_reconnects
 //! [`Stats::broker_messages_received`]: crate::Stats::broker_messages_received
+// Without the `redis` feature, its items do not exist: their links lead to the feature list.
+#![cfg_attr(not(feature = "redis"), doc = "[`RedisBroker`]: crate#feature-flags")]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`RedisBroker::close`]: crate#feature-flags"
+)]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`RedisOptions::prefix`]: crate#feature-flags"
+)]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`RedisOptions::node_ttl`]: crate#feature-flags"
+)]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`RedisOptions::cluster`]: crate#feature-flags"
+)]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`RedisOptions::reconnect_backoff`]: crate#feature-flags"
+)]
 
 use std::collections::BTreeMap;
 use std::fmt;
