@@ -518,6 +518,34 @@ impl Hub {
         groups
     }
 
+    /// How many groups exist, without listing them.
+    #[must_use]
+    pub fn group_count(&self) -> usize {
+        read(&self.inner.registry).groups.len()
+    }
+
+    /// Whether `conn` is a member of `group`, in time independent of how many groups either
+    /// has.
+    #[must_use]
+    pub fn is_member(&self, group: &str, conn: &Connection) -> bool {
+        read(&self.inner.registry)
+            .groups
+            .get(group)
+            .is_some_and(|members| members.contains(conn.id().as_str()))
+    }
+
+    /// How many groups `conn` is a member of, without listing them.
+    #[must_use]
+    pub fn joined_count(&self, conn: &Connection) -> usize {
+        read(&self.inner.registry).joined_count(conn.id())
+    }
+
+    /// The first name stored for `conn`, if any, without listing its groups.
+    #[must_use]
+    pub fn name_of(&self, conn: &Connection) -> Option<String> {
+        read(&self.inner.registry).name_of(conn.id())
+    }
+
     /// The groups and names of a connection.
     #[must_use]
     pub fn memberships(&self, conn: &Connection) -> (Vec<String>, Vec<String>) {

@@ -132,6 +132,18 @@ impl Registry {
         self.memberships.get(id).cloned().unwrap_or_default()
     }
 
+    /// How many groups the connection with this id is a member of.
+    pub(crate) fn joined_count(&self, id: &ConnectionId) -> usize {
+        self.memberships
+            .get(id)
+            .map_or(0, |entry| entry.groups.len())
+    }
+
+    /// The first name of the connection with this id.
+    pub(crate) fn name_of(&self, id: &ConnectionId) -> Option<String> {
+        self.memberships.get(id)?.names.first().cloned()
+    }
+
     /// Stores `id` under `name`, replacing the connection stored there before.
     pub(crate) fn store(&mut self, name: &str, id: &ConnectionId) -> bool {
         if !self.conns.contains(id.as_str()) {

@@ -29,13 +29,16 @@ pub(crate) struct AppState {
     pub(crate) hub: Hub,
     /// `None`: the API is open (only allowed on loopback).
     pub(crate) api_key: Option<Arc<str>>,
+    /// Pages of these origins (`allowed_origins`, `*` aside) may use the key-less API as
+    /// well as this server's own.
+    pub(crate) allowed_origins: Arc<[String]>,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) started: Instant,
 }
 
 /// The routes of the API, stats, metrics and health.
 pub(crate) fn router(state: AppState) -> Router {
-    let protected = Router::new()
+    let mut protected = Router::new()
         .route("/api/broadcast", post(broadcast))
         .route("/api/groups", get(groups))
         .route("/api/groups/{group}", delete(delete_group))
@@ -44,6 +47,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/connections/{id}", delete(close_connection))
         .route("/api/connections/{id}/messages", post(connection_message))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    if state.api_key.is_none() {
+        // Inside the key check: a request from another site is refused for its origin first.
+        protected = protected.route_layer(middleware::from_fn(super::origin::require_json));
+    }
     Router::new()
         .merge(protected)
         .route("/api/stats", get(stats))
@@ -105,18 +112,32 @@ pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> Response {
     response
 }
 
-/// Lets a request through when it carries the key, or when there is no key.
+/// Lets a request through when it carries the key, or when there is no key and it does not
+/// come from another site's page (`Origin`: 403 `cross_origin`).
 pub(crate) async fn require_key(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    if state.api_key.is_none()
+        && !super::origin::same_origin_or_none(request.headers())
+        && !listed_origin(&state.allowed_origins, request.headers())
+    {
+        metrics::counter!("wskit_serve_refused_total", "reason" => "cross_origin").increment(1);
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            "requests from another site's page are refused (the API has no key: only local \
+             programs and this server's own pages may use it)",
+        )
+        .into_response();
+    }
     if let Some(key) = &state.api_key {
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer);
         match given {
             None => {
                 return ApiError::new(
@@ -134,6 +155,26 @@ pub(crate) async fn require_key(
         }
     }
     next.run(request).await
+}
+
+/// Whether the request's `Origin` is one of `allowed` (compared without case).
+fn listed_origin(allowed: &[String], headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    allowed
+        .iter()
+        .any(|a| a != "*" && a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+/// The credentials of an `Authorization` value of the `Bearer` scheme (any case, RFC 9110
+/// §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(credentials.trim())
 }
 
 /// Compares in time independent of where the first difference is.
@@ -396,7 +437,7 @@ async fn stats(State(state): State<AppState>) -> Response {
         StatusCode::OK,
         &json!({
             "connections": stats.connections_open,
-            "groups": state.hub.groups().len(),
+            "groups": state.hub.group_count(),
             "connections_accepted": stats.connections_accepted,
             "messages_received": stats.messages_received,
             "messages_sent": stats.messages_sent,
@@ -460,6 +501,15 @@ mod tests {
         );
         assert!(close_body(&Bytes::from_static(br#"{"code":1006}"#)).is_err());
         assert!(close_body(&Bytes::from_static(br#"{"reason":7}"#)).is_err());
+    }
+
+    #[test]
+    fn bearer_scheme_in_any_case() {
+        assert_eq!(bearer("Bearer k"), Some("k"));
+        assert_eq!(bearer("bearer  k "), Some("k"));
+        assert_eq!(bearer("BEARER k"), Some("k"));
+        assert_eq!(bearer("Basic k"), None);
+        assert_eq!(bearer("Bearerk"), None);
     }
 
     #[test]

@@ -45,9 +45,13 @@ pub(crate) use config::ServeArgs;
 use config::{Config, Policy};
 
 mod api;
+mod auth;
 mod config;
+mod limits;
+mod origin;
 mod page;
 mod protocol;
+mod rate;
 mod rest;
 mod ws;
 
@@ -59,6 +63,9 @@ pub(crate) fn main(args: &ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     config.check_exposure()?;
+    if config.client_auth() {
+        anyhow::bail!("client tokens (token_secret, token_public_key) are not supported yet");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,8 +89,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .handshake_timeout(config.handshake_timeout)
             .io_uring(config.io_uring),
     );
-    let options = service_options(&config);
-    hub.register(ws::WS_PATH, ws::Messaging::default(), options.clone())?;
+    let gate = auth::Gate {
+        connections: limits::Connections::new(
+            config.max_connections,
+            config.max_connections_per_ip,
+        ),
+        same_origin: config.allowed_origins.is_empty(),
+    };
+    let options = service_options(&config).authenticate(move |request| {
+        let admitted = gate.admit(&request);
+        async move { admitted }
+    });
+    let settings = ws::Settings {
+        max_groups: config.max_groups_per_connection,
+        message_rate: config.message_rate,
+        presence_rate: config.presence_rate,
+    };
+    hub.register(ws::WS_PATH, ws::Messaging::new(settings), options.clone())?;
     hub.register(ws::ECHO_PATH, ws::Echo, options)?;
     let broker = match &config.redis {
         Some(url) => {
@@ -105,6 +127,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let state = api::AppState {
         hub: hub.clone(),
         api_key: config.api_key.as_deref().map(Arc::from),
+        allowed_origins: config.allowed_origins.clone().into(),
         metrics,
         started: Instant::now(),
     };
@@ -117,12 +140,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .merge(hub.router())
         .layer(axum::extract::DefaultBodyLimit::max(
             config.max_message_size.max(64 * 1024),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::BodyLimits {
+                timeout: config.body_timeout,
+                max_bytes: config.max_message_size.max(64 * 1024),
+            },
+            limits::read_body,
         ));
 
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let app = if config.api_key.is_none() {
+        app.layer(axum::middleware::from_fn_with_state(
+            origin::LoopbackHosts::new(addr),
+            origin::require_loopback_host,
+        ))
+    } else {
+        app
+    };
+    #[cfg(unix)]
+    let descriptors = limits::raise_fd_limit();
     // Before the start-up line: a signal that comes right after it must find the handlers.
     let mut signals = Signals::new()?;
     let (http, ws) = if tls.is_some() {
@@ -150,6 +190,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 config::redacted(url),
                 config.redis_prefix
             )?;
+        }
+        #[cfg(unix)]
+        match descriptors {
+            Ok((before, soft, hard)) => writeln!(
+                stdout,
+                "wskit serve: open files: soft limit {soft} (was {before}), hard limit {hard}; \
+                 WebSocket connections: at most {} in all, {} per IP address",
+                config.max_connections, config.max_connections_per_ip
+            )?,
+            Err(err) => writeln!(
+                stdout,
+                "wskit serve: open files: cannot read or raise the limit: {err}"
+            )?,
         }
         if config.api_key.is_none() {
             writeln!(
@@ -330,6 +383,9 @@ async fn http<S>(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(handshake_timeout)
+        // A request head over this gets 431 (hyper answers it); an upgraded connection keeps
+        // at most this much of the read buffer.
+        .max_buf_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
@@ -344,6 +400,9 @@ async fn http<S>(
         tracing::debug!(%peer, %err, "HTTP connection ended with an error");
     }
 }
+
+/// The largest request head accepted, on every path.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// SIGINT and SIGTERM, registered at once.
 struct Signals {

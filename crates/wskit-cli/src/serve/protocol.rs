@@ -62,6 +62,12 @@ pub(crate) enum Code {
     /// The target is not on this node, or a name cannot be claimed, while the other nodes
     /// cannot be reached (Redis is down).
     Unavailable,
+    /// The connection is already a member of as many groups as the server allows
+    /// (`max_groups_per_connection`).
+    TooManyGroups,
+    /// The connection sends faster than its rate allows (`message_rate`, `presence_rate`);
+    /// the message was not handled. A client that keeps going is closed with 1008.
+    RateLimited,
 }
 
 /// A refusal: the code and a message for people.
@@ -114,8 +120,9 @@ pub(crate) struct Member {
 
 /// The registry as the protocol sees it, from one connection's point of view.
 pub(crate) trait Rooms {
-    /// Adds the sender to `group`.
-    fn join(&self, group: &str);
+    /// Adds the sender to `group`, unless it is in as many groups as it may be
+    /// ([`Code::TooManyGroups`]).
+    fn join(&self, group: &str) -> Result<(), Code>;
     /// Removes the sender from `group`; false if it was not a member.
     fn leave(&self, group: &str) -> bool;
     /// Whether the sender is a member of `group`.
@@ -161,7 +168,9 @@ impl Failure {
 }
 
 /// Handles one text message from connection `me`: parses it, runs it against `rooms`, and
-/// returns the reply for the sender (an ack only when the message had a `ref`).
+/// returns the reply for the sender (an ack only when the message had a `ref`). The server
+/// parses first itself (to apply its rates), then calls [`handle_request`].
+#[cfg(test)]
 pub(crate) fn handle(rooms: &impl Rooms, me: &str, text: &str) -> Option<Outgoing> {
     match parse(text) {
         Ok(request) => handle_request(rooms, me, request),
@@ -182,6 +191,11 @@ pub(crate) fn handle_request(rooms: &impl Rooms, me: &str, request: Request) -> 
         Ok(None) => reference.map(|reference| Outgoing::Ack { reference }),
         Err(failure) => Some(Outgoing::error(reference, failure)),
     }
+}
+
+/// The reply to a message [`parse`] refused.
+pub(crate) fn failed(reference: Option<Value>, failure: Failure) -> Outgoing {
+    Outgoing::error(reference, failure)
 }
 
 /// The text a `send` from `me` delivers.
@@ -368,7 +382,9 @@ fn looks_like_id(name: &str) -> bool {
 /// Runs a command; `Ok(Some)` is a reply other than an ack.
 fn run(rooms: &impl Rooms, me: &str, command: Command) -> Result<Option<Outgoing>, Failure> {
     match command {
-        Command::Join { group } => rooms.join(&group),
+        Command::Join { group } => rooms
+            .join(&group)
+            .map_err(|code| join_failure(&group, code))?,
         Command::Leave { group } => {
             if !rooms.leave(&group) {
                 return Err(not_member(&group));
@@ -424,6 +440,27 @@ fn send_failure(to: &str, code: Code) -> Failure {
     }
 }
 
+fn join_failure(group: &str, code: Code) -> Failure {
+    Failure::new(
+        code,
+        format!(
+            "cannot join {group:?}: this connection is in as many groups as the server allows; \
+             leave one first"
+        ),
+    )
+}
+
+/// The reply to a message refused by the connection's rate.
+pub(crate) fn rate_limited(reference: Option<Value>, what: &str) -> Outgoing {
+    Outgoing::error(
+        reference,
+        Failure::new(
+            Code::RateLimited,
+            format!("too many {what}: slow down (the connection is closed if it goes on)"),
+        ),
+    )
+}
+
 fn name_taken_failure(name: &str) -> Failure {
     Failure::new(
         Code::NameTaken,
@@ -458,12 +495,17 @@ mod tests {
     const ME: &str = "me";
 
     impl Rooms for Fake {
-        fn join(&self, group: &str) {
-            self.groups
-                .borrow_mut()
+        fn join(&self, group: &str) -> Result<(), Code> {
+            let mut groups = self.groups.borrow_mut();
+            let joined = groups.values().filter(|m| m.contains(ME)).count();
+            if joined >= 3 && !groups.get(group).is_some_and(|m| m.contains(ME)) {
+                return Err(Code::TooManyGroups);
+            }
+            groups
                 .entry(group.to_owned())
                 .or_default()
                 .insert(ME.to_owned());
+            Ok(())
         }
         fn leave(&self, group: &str) -> bool {
             self.groups
@@ -578,6 +620,21 @@ mod tests {
         assert_eq!(
             code(&rooms, r#"{"type":"publish","group":"g","data":1}"#),
             ("not_member".to_owned(), Value::Null)
+        );
+    }
+
+    #[test]
+    fn a_join_beyond_the_cap_is_refused_with_its_code() {
+        let rooms = Fake::default();
+        for group in ["a", "b", "c"] {
+            let join = format!(r#"{{"type":"join","group":"{group}"}}"#);
+            assert_eq!(reply(&rooms, &join), Value::Null);
+        }
+        // Joining a group it is already in is not a new membership.
+        assert_eq!(reply(&rooms, r#"{"type":"join","group":"a"}"#), Value::Null);
+        assert_eq!(
+            code(&rooms, r#"{"type":"join","group":"d","ref":4}"#),
+            ("too_many_groups".to_owned(), json!(4))
         );
     }
 

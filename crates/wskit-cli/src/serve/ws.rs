@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use bytes::Bytes;
-use wskit::{Message, Utf8Bytes};
+use wskit::{CloseCode, Message, Utf8Bytes};
 use wskit_hub::{Connection, Hub, SendError, Service};
 
 use super::protocol::{self, Code, Command, Member, Outgoing, Request, Rooms};
+use super::rate::{Rates, Verdict};
 
 /// The path of the messaging service.
 pub(crate) const WS_PATH: &str = "/ws";
@@ -21,6 +23,37 @@ pub(crate) struct Messaging {
     /// Held while a name is checked and stored, so that two connections claiming the same
     /// name at once cannot both get it (`Hub::store` replaces the holder).
     names: Mutex<()>,
+    settings: Settings,
+}
+
+/// The quotas of `/ws` connections.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Most groups one connection may be in.
+    pub(crate) max_groups: usize,
+    /// Messages a second one connection may send.
+    pub(crate) message_rate: usize,
+    /// `presence` requests a second one connection may send.
+    pub(crate) presence_rate: usize,
+}
+
+impl Messaging {
+    pub(crate) fn new(settings: Settings) -> Self {
+        Self {
+            names: Mutex::default(),
+            settings,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_groups: 128,
+            message_rate: 100,
+            presence_rate: 5,
+        }
+    }
 }
 
 impl Service for Messaging {
@@ -39,15 +72,39 @@ impl Service for Messaging {
             hub: &hub,
             conn,
             names: &self.names,
+            settings: &self.settings,
         };
         let me = conn.id().as_str();
-        let reply = if hub.has_broker() {
-            match protocol::parse(text.as_str()) {
-                Ok(request) => cluster(&rooms, request).await,
-                Err(_) => protocol::handle(&rooms, me, text.as_str()),
+        let now = Instant::now();
+        let verdict =
+            conn.with(|rates: &mut Rates| rates.messages.take(self.settings.message_rate, now));
+        if self.refused(conn, verdict, None, "messages").await {
+            return;
+        }
+        let request = match protocol::parse(text.as_str()) {
+            Ok(request) => request,
+            Err((reference, failure)) => {
+                let _ = conn
+                    .send_text(protocol::failed(reference, failure).to_json())
+                    .await;
+                return;
             }
+        };
+        if matches!(request.command, Command::Presence { .. }) {
+            let verdict = conn
+                .with(|rates: &mut Rates| rates.presence.take(self.settings.presence_rate, now));
+            let reference = request.reference.clone();
+            if self
+                .refused(conn, verdict, reference, "presence requests")
+                .await
+            {
+                return;
+            }
+        }
+        let reply = if hub.has_broker() {
+            cluster(&rooms, request).await
         } else {
-            protocol::handle(&rooms, me, text.as_str())
+            protocol::handle_request(&rooms, me, request)
         };
         if let Some(reply) = reply {
             let _ = conn.send_text(reply.to_json()).await;
@@ -56,6 +113,36 @@ impl Service for Messaging {
 
     async fn on_binary(&self, conn: &Connection, _data: Bytes) {
         let _ = conn.send_text(protocol::binary_refused().to_json()).await;
+    }
+}
+
+impl Messaging {
+    /// Answers a message its rate refuses (true), closing a connection that keeps going.
+    async fn refused(
+        &self,
+        conn: &Connection,
+        verdict: Verdict,
+        reference: Option<serde_json::Value>,
+        what: &str,
+    ) -> bool {
+        match verdict {
+            Verdict::Pass => false,
+            Verdict::Ignore => true,
+            Verdict::Refuse => {
+                metrics::counter!("wskit_serve_refused_total", "reason" => "rate_limited")
+                    .increment(1);
+                let _ = conn
+                    .send_text(protocol::rate_limited(reference, what).to_json())
+                    .await;
+                true
+            }
+            Verdict::Close => {
+                metrics::counter!("wskit_serve_refused_total", "reason" => "rate_closed")
+                    .increment(1);
+                conn.close(CloseCode::POLICY_VIOLATION, "rate limit exceeded");
+                true
+            }
+        }
     }
 }
 
@@ -150,11 +237,22 @@ struct HubRooms<'a> {
     hub: &'a Hub,
     conn: &'a Connection,
     names: &'a Mutex<()>,
+    settings: &'a Settings,
 }
 
 impl Rooms for HubRooms<'_> {
-    fn join(&self, group: &str) {
+    fn join(&self, group: &str) -> Result<(), Code> {
+        // A connection's messages are handled one at a time: nothing joins for it between the
+        // count and the join.
+        if self.hub.joined_count(self.conn) >= self.settings.max_groups
+            && !self.hub.is_member(group, self.conn)
+        {
+            metrics::counter!("wskit_serve_refused_total", "reason" => "max_groups_per_connection")
+                .increment(1);
+            return Err(Code::TooManyGroups);
+        }
         self.hub.join(group, self.conn);
+        Ok(())
     }
 
     fn leave(&self, group: &str) -> bool {
@@ -162,7 +260,7 @@ impl Rooms for HubRooms<'_> {
     }
 
     fn is_member(&self, group: &str) -> bool {
-        self.hub.memberships(self.conn).0.iter().any(|g| g == group)
+        self.hub.is_member(group, self.conn)
     }
 
     fn publish(&self, group: &str, text: String) {
@@ -203,7 +301,7 @@ impl Rooms for HubRooms<'_> {
             .filter_map(|id| self.hub.connection(id.as_str()))
             .map(|conn| Member {
                 id: conn.id().to_string(),
-                name: self.hub.memberships(&conn).1.into_iter().next(),
+                name: self.hub.name_of(&conn),
             })
             .collect();
         members.sort_by(|a, b| a.id.cmp(&b.id));
