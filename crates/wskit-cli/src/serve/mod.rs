@@ -63,9 +63,6 @@ pub(crate) fn main(args: &ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     config.check_exposure()?;
-    if config.client_auth() {
-        anyhow::bail!("client tokens (token_secret, token_public_key) are not supported yet");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -89,14 +86,30 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .handshake_timeout(config.handshake_timeout)
             .io_uring(config.io_uring),
     );
+    let tokens = auth::Tokens::load(
+        config.token_secret.as_deref(),
+        config.token_public_key.as_deref(),
+    )?
+    .map(Arc::new);
     let gate = auth::Gate {
         connections: limits::Connections::new(
             config.max_connections,
             config.max_connections_per_ip,
         ),
         same_origin: config.allowed_origins.is_empty(),
+        tokens: tokens.clone(),
+        token_later: true,
     };
-    let options = service_options(&config).authenticate(move |request| {
+    let echo_gate = auth::Gate {
+        token_later: false,
+        ..gate.clone()
+    };
+    let options = service_options(&config);
+    let echo_options = options.clone().authenticate(move |request| {
+        let admitted = echo_gate.admit(&request);
+        async move { admitted }
+    });
+    let options = options.authenticate(move |request| {
         let admitted = gate.admit(&request);
         async move { admitted }
     });
@@ -104,9 +117,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         max_groups: config.max_groups_per_connection,
         message_rate: config.message_rate,
         presence_rate: config.presence_rate,
+        tokens,
+        auth_timeout: config.auth_timeout,
     };
     hub.register(ws::WS_PATH, ws::Messaging::new(settings), options.clone())?;
-    hub.register(ws::ECHO_PATH, ws::Echo, options)?;
+    hub.register(ws::ECHO_PATH, ws::Echo, echo_options)?;
     let broker = match &config.redis {
         Some(url) => {
             let options = RedisOptions::default()

@@ -2,13 +2,14 @@
 //! the hub's registry; `/echo` echoes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use wskit::{CloseCode, Message, Utf8Bytes};
 use wskit_hub::{Connection, Hub, SendError, Service};
 
+use super::auth::{Identity, TokenError, Tokens};
 use super::protocol::{self, Code, Command, Member, Outgoing, Request, Rooms};
 use super::rate::{Rates, Verdict};
 
@@ -35,6 +36,10 @@ pub(crate) struct Settings {
     pub(crate) message_rate: usize,
     /// `presence` requests a second one connection may send.
     pub(crate) presence_rate: usize,
+    /// The keys of connection tokens, when clients must present one.
+    pub(crate) tokens: Option<Arc<Tokens>>,
+    /// Time a connection admitted without a token has to send one.
+    pub(crate) auth_timeout: Duration,
 }
 
 impl Messaging {
@@ -52,6 +57,8 @@ impl Default for Settings {
             max_groups: 128,
             message_rate: 100,
             presence_rate: 5,
+            tokens: None,
+            auth_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -62,6 +69,16 @@ impl Service for Messaging {
             id: conn.id().to_string(),
         };
         let _ = conn.send_text(welcome.to_json()).await;
+        if self.settings.tokens.is_some() {
+            match conn.get::<Identity>() {
+                Some(identity) => signed_in(conn, &identity),
+                None => arm(conn, self.settings.auth_timeout, |conn| {
+                    conn.get::<Identity>()
+                        .is_none()
+                        .then_some((AUTH_REQUIRED, "authentication required: no token in time"))
+                }),
+            }
+        }
     }
 
     async fn on_text(&self, conn: &Connection, text: Utf8Bytes) {
@@ -90,6 +107,17 @@ impl Service for Messaging {
                 return;
             }
         };
+        if let Some(tokens) = &self.settings.tokens {
+            if let Some((reply, close)) = authorize(conn, tokens, &request) {
+                if let Some(reply) = reply {
+                    let _ = conn.send_text(reply.to_json()).await;
+                }
+                if let Some((code, reason)) = close {
+                    conn.close(CloseCode::from(code), &reason);
+                }
+                return;
+            }
+        }
         if matches!(request.command, Command::Presence { .. }) {
             let verdict = conn
                 .with(|rates: &mut Rates| rates.presence.take(self.settings.presence_rate, now));
@@ -113,6 +141,172 @@ impl Service for Messaging {
 
     async fn on_binary(&self, conn: &Connection, _data: Bytes) {
         let _ = conn.send_text(protocol::binary_refused().to_json()).await;
+    }
+}
+
+/// Close code of a connection without a valid token: none in time, a bad one, or a message
+/// before it.
+const AUTH_REQUIRED: u16 = 4001;
+/// Close code of a connection whose token expired without a fresh one.
+const TOKEN_EXPIRED: u16 = 4002;
+
+/// The answer to a request that goes no further, and the close that follows it.
+type Stop = (Option<Outgoing>, Option<(u16, String)>);
+
+/// Checks a request of a connection under token authentication: an `auth` (answered here),
+/// or a command the token must allow. Returns the answer (and close) when the command goes no
+/// further.
+fn authorize(conn: &Connection, tokens: &Tokens, request: &Request) -> Option<Stop> {
+    let reference = request.reference.clone();
+    let current = conn.get::<Identity>();
+    if let Command::Auth { token } = &request.command {
+        return Some(match (tokens.verify(token), current) {
+            (Ok(fresh), Some(current)) if fresh.sub != current.sub => (
+                Some(protocol::refusal(
+                    reference,
+                    Code::Unauthorized,
+                    "the fresh token is for another user",
+                )),
+                None,
+            ),
+            (Ok(fresh), current) => {
+                conn.insert(fresh.clone());
+                if current.is_none() {
+                    signed_in(conn, &fresh);
+                } else {
+                    arm_expiry(conn, &fresh);
+                }
+                (reference.map(|reference| Outgoing::Ack { reference }), None)
+            }
+            (Err(err), Some(_)) => (
+                Some(protocol::refusal(
+                    reference,
+                    Code::Unauthorized,
+                    err.to_string(),
+                )),
+                None,
+            ),
+            (Err(err), None) => {
+                let code = if err == TokenError::Expired {
+                    TOKEN_EXPIRED
+                } else {
+                    AUTH_REQUIRED
+                };
+                metrics::counter!("wskit_serve_refused_total", "reason" => "token").increment(1);
+                let reason = truncated(&err.to_string());
+                (
+                    Some(protocol::refusal(
+                        reference,
+                        Code::Unauthorized,
+                        err.to_string(),
+                    )),
+                    Some((code, reason)),
+                )
+            }
+        });
+    }
+    let Some(identity) = current else {
+        return Some((
+            Some(protocol::refusal(
+                reference,
+                Code::Unauthorized,
+                "send {\"type\":\"auth\",\"token\":JWT} first",
+            )),
+            Some((AUTH_REQUIRED, "authentication required".to_owned())),
+        ));
+    };
+    let refusal = match &request.command {
+        Command::Join { group } | Command::Presence { group } if !identity.may_join(group) => {
+            format!("the token does not allow the group {group:?}")
+        }
+        Command::Publish { group, .. } if !identity.may_publish(group) => {
+            format!("the token does not allow publishing to {group:?}")
+        }
+        Command::Send { .. } if !identity.send => {
+            "the token does not allow messages to other connections".to_owned()
+        }
+        Command::Name { .. } => "the name comes from the token (its \"name\" claim)".to_owned(),
+        _ => return None,
+    };
+    metrics::counter!("wskit_serve_refused_total", "reason" => "forbidden").increment(1);
+    Some((
+        Some(protocol::refusal(reference, Code::Forbidden, refusal)),
+        None,
+    ))
+}
+
+/// A close reason of at most 123 bytes (RFC 6455 5.5: a control frame's payload is at most
+/// 125 bytes, two of them the code).
+fn truncated(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
+/// A connection has its first valid token: its name, and the close at its expiry.
+fn signed_in(conn: &Connection, identity: &Identity) {
+    if let (Some(name), Some(hub)) = (&identity.name, conn.hub()) {
+        // A name another connection holds stays with it.
+        let _ = hub.try_store(name, conn);
+    }
+    arm_expiry(conn, identity);
+}
+
+/// Closes `conn` with 4002 when `identity`'s token expires, unless a fresh one came since.
+fn arm_expiry(conn: &Connection, identity: &Identity) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let left = Duration::from_secs(identity.exp.saturating_sub(now));
+    arm(conn, left, |conn| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        conn.get::<Identity>()
+            .is_some_and(|identity| identity.exp <= now)
+            .then_some((TOKEN_EXPIRED, "token expired"))
+    });
+}
+
+/// Runs `check` on the connection after `delay`, closing it with the code and reason it
+/// returns. One timer per connection: arming another cancels the one before.
+fn arm(
+    conn: &Connection,
+    delay: Duration,
+    check: impl FnOnce(&Connection) -> Option<(u16, &'static str)> + Send + 'static,
+) {
+    let Some(hub) = conn.hub() else {
+        return;
+    };
+    // The task holds the connection's id, not the connection: a closed connection's state
+    // (its timer among it) is freed at once, which cancels the task.
+    let id = conn.id().clone();
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        if let Some(conn) = hub.connection(id.as_str()) {
+            if let Some((code, reason)) = check(&conn) {
+                metrics::counter!("wskit_serve_refused_total", "reason" => "token_timer")
+                    .increment(1);
+                conn.close(CloseCode::from(code), reason);
+            }
+        }
+    });
+    conn.insert(Timer(Arc::new(AbortOnDrop(task.abort_handle()))));
+}
+
+/// A connection's pending timer, cancelled when dropped (replaced or with the connection).
+#[derive(Clone)]
+struct Timer(#[allow(dead_code, reason = "held for its drop")] Arc<AbortOnDrop>);
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
