@@ -518,6 +518,17 @@ impl Hub {
         groups
     }
 
+    /// Up to `limit` members of `group`, each with its first name, and how many members the
+    /// group has: one look at the registry, in time proportional to `limit` at most.
+    #[must_use]
+    pub fn members_named(
+        &self,
+        group: &str,
+        limit: usize,
+    ) -> (Vec<(ConnectionId, Option<String>)>, usize) {
+        read(&self.inner.registry).members_named(group, limit)
+    }
+
     /// How many groups exist, without listing them.
     #[must_use]
     pub fn group_count(&self) -> usize {

@@ -144,6 +144,26 @@ impl Registry {
         self.memberships.get(id)?.names.first().cloned()
     }
 
+    /// Up to `limit` members of `group` with their first names, and how many it has.
+    pub(crate) fn members_named(
+        &self,
+        group: &str,
+        limit: usize,
+    ) -> (Vec<(ConnectionId, Option<String>)>, usize) {
+        let Some(members) = self.groups.get(group) else {
+            return (Vec::new(), 0);
+        };
+        let listed = members
+            .iter()
+            .take(limit)
+            .map(|member| {
+                let id = member.0.id();
+                (id.clone(), self.name_of(id))
+            })
+            .collect();
+        (listed, members.len())
+    }
+
     /// Stores `id` under `name`, replacing the connection stored there before.
     pub(crate) fn store(&mut self, name: &str, id: &ConnectionId) -> bool {
         if !self.conns.contains(id.as_str()) {

@@ -170,7 +170,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let app = if config.api_key.is_none() {
         app.layer(axum::middleware::from_fn_with_state(
-            origin::LoopbackHosts::new(addr),
+            origin::LoopbackHosts::new(addr, &config.allowed_origins),
             origin::require_loopback_host,
         ))
     } else {

@@ -29,8 +29,10 @@ pub(crate) struct LoopbackHosts(Arc<[String]>);
 // ===== impl LoopbackHosts =====
 
 impl LoopbackHosts {
-    /// The names of `addr` (a loopback address, with the port actually bound).
-    pub(crate) fn new(addr: SocketAddr) -> Self {
+    /// The names of `addr` (a loopback address, with the port actually bound), and the hosts
+    /// of the origins the operator listed (`allowed_origins`, `*` aside): a page of a listed
+    /// origin may reach the server under that origin's name.
+    pub(crate) fn new(addr: SocketAddr, listed: &[String]) -> Self {
         let port = addr.port();
         let mut hosts = vec![addr.to_string(), format!("localhost:{port}")];
         if port == 80 {
@@ -39,6 +41,21 @@ impl LoopbackHosts {
                 hosts.push(format!("[{}]", addr.ip()));
             }
             hosts.push("localhost".to_owned());
+        }
+        for origin in listed {
+            let Some((scheme, authority)) = origin.trim_end_matches('/').split_once("://") else {
+                continue;
+            };
+            let default_port = if scheme.eq_ignore_ascii_case("https") {
+                "443"
+            } else {
+                "80"
+            };
+            let (host, port) = split_port(authority, default_port);
+            hosts.push(format!("{host}:{port}"));
+            if port == default_port {
+                hosts.push(host.to_owned());
+            }
         }
         Self(hosts.into())
     }
@@ -178,13 +195,19 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        let hosts = LoopbackHosts::new("127.0.0.1:8080".parse().unwrap());
+        let hosts = LoopbackHosts::new("127.0.0.1:8080".parse().unwrap(), &[]);
         assert!(hosts.allows("127.0.0.1:8080"));
         assert!(hosts.allows("LOCALHOST:8080"));
         assert!(!hosts.allows("127.0.0.1:8081"));
         assert!(!hosts.allows("rebound.example:8080"));
         assert!(!hosts.allows("127.0.0.1"));
-        let v6 = LoopbackHosts::new("[::1]:80".parse().unwrap());
+        let v6 = LoopbackHosts::new("[::1]:80".parse().unwrap(), &[]);
         assert!(v6.allows("[::1]") && v6.allows("[::1]:80") && v6.allows("localhost"));
+        let listed = LoopbackHosts::new(
+            "127.0.0.1:8080".parse().unwrap(),
+            &["http://app.example".to_owned(), "*".to_owned()],
+        );
+        assert!(listed.allows("app.example") && listed.allows("app.example:80"));
+        assert!(!listed.allows("other.example"));
     }
 }

@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 const MAX_GROUP_LEN: usize = 128;
 /// Longest connection name, in characters.
 const MAX_NAME_LEN: usize = 64;
+/// Most members a `presence` answer lists; a larger group's answer says `"more": true` and
+/// gives the `count`.
+pub(crate) const MAX_PRESENCE: usize = 1000;
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +120,12 @@ pub(crate) enum Outgoing {
         reference: Option<Value>,
         group: String,
         members: Vec<Member>,
+        /// The group's size, when it has more members than listed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        count: Option<usize>,
+        /// The group has more members than listed ([`MAX_PRESENCE`]).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
     },
 }
 
@@ -142,8 +151,8 @@ pub(crate) trait Rooms {
     fn send(&self, to: &str, text: String) -> Result<(), Code>;
     /// Gives the sender `name`, unless another connection has it ([`Code::NameTaken`]).
     fn claim_name(&self, name: &str) -> Result<(), Code>;
-    /// The members of `group`.
-    fn presence(&self, group: &str) -> Vec<Member>;
+    /// At most [`MAX_PRESENCE`] members of `group`, and how many it has.
+    fn presence(&self, group: &str) -> (Vec<Member>, usize);
 }
 
 // ===== impl Outgoing =====
@@ -191,10 +200,18 @@ pub(crate) fn handle(rooms: &impl Rooms, me: &str, text: &str) -> Option<Outgoin
 pub(crate) fn handle_request(rooms: &impl Rooms, me: &str, request: Request) -> Option<Outgoing> {
     let Request { reference, command } = request;
     match run(rooms, me, command) {
-        Ok(Some(Outgoing::Presence { group, members, .. })) => Some(Outgoing::Presence {
+        Ok(Some(Outgoing::Presence {
+            group,
+            members,
+            count,
+            more,
+            ..
+        })) => Some(Outgoing::Presence {
             reference,
             group,
             members,
+            count,
+            more,
         }),
         Ok(Some(other)) => Some(other),
         Ok(None) => reference.map(|reference| Outgoing::Ack { reference }),
@@ -263,11 +280,25 @@ pub(crate) fn presence_reply(
     group: String,
     mut members: Vec<Member>,
 ) -> Outgoing {
+    let total = members.len();
+    members.truncate(MAX_PRESENCE);
     members.sort_by(|a, b| a.id.cmp(&b.id));
+    presence(reference, group, members, total)
+}
+
+fn presence(
+    reference: Option<Value>,
+    group: String,
+    members: Vec<Member>,
+    total: usize,
+) -> Outgoing {
+    let more = total > members.len();
     Outgoing::Presence {
         reference,
         group,
         members,
+        count: more.then_some(total),
+        more,
     }
 }
 
@@ -436,12 +467,9 @@ fn run(rooms: &impl Rooms, me: &str, command: Command) -> Result<Option<Outgoing
         // authentication there is nothing to check.
         Command::Auth { .. } => {}
         Command::Presence { group } => {
-            let members = rooms.presence(&group);
-            return Ok(Some(Outgoing::Presence {
-                reference: None,
-                group,
-                members,
-            }));
+            let (mut members, total) = rooms.presence(&group);
+            members.sort_by(|a, b| a.id.cmp(&b.id));
+            return Ok(Some(presence(None, group, members, total)));
         }
     }
     Ok(None)
@@ -577,13 +605,13 @@ mod tests {
                 }
             }
         }
-        fn presence(&self, group: &str) -> Vec<Member> {
+        fn presence(&self, group: &str) -> (Vec<Member>, usize) {
             let names = self.names.borrow();
-            self.groups
-                .borrow()
-                .get(group)
-                .into_iter()
-                .flatten()
+            let groups = self.groups.borrow();
+            let members = groups.get(group).into_iter().flatten();
+            let total = members.clone().count();
+            let listed = members
+                .take(MAX_PRESENCE)
                 .map(|id| Member {
                     id: id.clone(),
                     name: names
@@ -591,7 +619,8 @@ mod tests {
                         .find(|(_, holder)| *holder == id)
                         .map(|(n, _)| n.clone()),
                 })
-                .collect()
+                .collect();
+            (listed, total)
         }
     }
 
@@ -644,6 +673,25 @@ mod tests {
         assert_eq!(
             code(&rooms, r#"{"type":"publish","group":"g","data":1}"#),
             ("not_member".to_owned(), Value::Null)
+        );
+    }
+
+    #[test]
+    fn a_large_group_s_presence_lists_a_bounded_number_and_the_count() {
+        let rooms = Fake::default();
+        let everyone: BTreeSet<String> = (0..MAX_PRESENCE + 5).map(|n| format!("{n:05}")).collect();
+        rooms.groups.borrow_mut().insert("big".to_owned(), everyone);
+        let answer = reply(&rooms, r#"{"type":"presence","group":"big","ref":1}"#);
+        assert_eq!(answer["members"].as_array().unwrap().len(), MAX_PRESENCE);
+        assert_eq!(answer["count"], MAX_PRESENCE + 5);
+        assert_eq!(answer["more"], true);
+        assert_eq!(answer["ref"], 1);
+        // A small group's answer has neither.
+        rooms.join("small").unwrap();
+        let answer = reply(&rooms, r#"{"type":"presence","group":"small"}"#);
+        assert!(
+            answer.get("more").is_none() && answer.get("count").is_none(),
+            "{answer}"
         );
     }
 

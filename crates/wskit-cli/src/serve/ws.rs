@@ -487,18 +487,15 @@ impl Rooms for HubRooms<'_> {
         Ok(())
     }
 
-    fn presence(&self, group: &str) -> Vec<Member> {
-        let mut members: Vec<Member> = self
-            .hub
-            .members(group)
+    fn presence(&self, group: &str) -> (Vec<Member>, usize) {
+        let (listed, total) = self.hub.members_named(group, protocol::MAX_PRESENCE);
+        let members = listed
             .into_iter()
-            .filter_map(|id| self.hub.connection(id.as_str()))
-            .map(|conn| Member {
-                id: conn.id().to_string(),
-                name: self.hub.name_of(&conn),
+            .map(|(id, name)| Member {
+                id: id.to_string(),
+                name,
             })
             .collect();
-        members.sort_by(|a, b| a.id.cmp(&b.id));
-        members
+        (members, total)
     }
 }
