@@ -400,3 +400,40 @@ async fn a_flooding_client_gets_rate_limited_then_closed_with_1008() {
     }
     assert!((2..4).contains(&answers), "{answers} presence answers");
 }
+
+#[tokio::test]
+async fn group_listings_come_in_bounded_pages() {
+    let server = Server::start(&[]);
+    let mut client = Client::connect(&server).await;
+    for n in 0..5 {
+        client
+            .call(json!({"type":"join","group":format!("g{n}"),"ref":n}))
+            .await;
+    }
+    let first = http(server.addr, "GET", "/api/groups?limit=2", None, None).await;
+    assert_eq!(
+        first.json(),
+        json!({"groups":[{"name":"g0","size":1},{"name":"g1","size":1}],"next":"g1"})
+    );
+    let second = http(
+        server.addr,
+        "GET",
+        "/api/groups?limit=2&after=g1",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(second.json()["next"], "g3");
+    let last = http(
+        server.addr,
+        "GET",
+        "/api/groups?limit=2&after=g3",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(last.json(), json!({"groups":[{"name":"g4","size":1}]}));
+    let refused = http(server.addr, "GET", "/api/groups?limit=100000", None, None).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["code"], "bad_query");
+}

@@ -529,6 +529,14 @@ impl Hub {
         read(&self.inner.registry).members_named(group, limit)
     }
 
+    /// The first `limit` groups by name after `after` (from the first with `None`), with
+    /// their sizes, and whether more follow; memory in proportion to `limit`, whatever the
+    /// number of groups.
+    #[must_use]
+    pub fn groups_page(&self, after: Option<&str>, limit: usize) -> (Vec<(String, usize)>, bool) {
+        read(&self.inner.registry).groups_page(after, limit)
+    }
+
     /// How many groups exist, without listing them.
     #[must_use]
     pub fn group_count(&self) -> usize {

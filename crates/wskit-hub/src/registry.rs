@@ -15,7 +15,7 @@
 //! sees them in the order they happened.
 
 use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -142,6 +142,33 @@ impl Registry {
     /// The first name of the connection with this id.
     pub(crate) fn name_of(&self, id: &ConnectionId) -> Option<String> {
         self.memberships.get(id)?.names.first().cloned()
+    }
+
+    /// The first `limit` groups by name after `after`, with their sizes, and whether more
+    /// follow: one pass over the groups keeping `limit + 1` of them, whatever their number.
+    pub(crate) fn groups_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<(String, usize)>, bool) {
+        let mut smallest: BinaryHeap<(&str, usize)> = BinaryHeap::with_capacity(limit + 2);
+        for (name, members) in &self.groups {
+            if after.is_some_and(|after| name.as_str() <= after) {
+                continue;
+            }
+            smallest.push((name.as_str(), members.len()));
+            if smallest.len() > limit + 1 {
+                smallest.pop();
+            }
+        }
+        let mut page = smallest.into_sorted_vec();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let page = page
+            .into_iter()
+            .map(|(name, size)| (name.to_owned(), size))
+            .collect();
+        (page, more)
     }
 
     /// Up to `limit` members of `group` with their first names, and how many it has.

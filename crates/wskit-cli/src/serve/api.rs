@@ -10,6 +10,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
+use axum::http::Uri;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -78,6 +79,10 @@ impl ApiError {
 
     fn bad_body(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_body", message)
+    }
+
+    fn bad_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_query", message)
     }
 
     fn not_found(message: impl Into<String>) -> Self {
@@ -364,24 +369,117 @@ fn no_connection(target: &str) -> ApiError {
     ApiError::not_found(format!("no connection with id or name {target:?}"))
 }
 
-/// `GET /api/groups`: names and sizes, of every node with `--redis`. While Redis cannot be
-/// asked, this node's groups, marked `"partial": true`.
-async fn groups(State(state): State<AppState>) -> Response {
-    let (groups, partial) = match state.hub.cluster_groups().await {
-        Ok(groups) => (groups, None),
-        Err(err) => (state.hub.groups(), Some(err.to_string())),
+/// `GET /api/groups?limit=N&after=NAME`: names and sizes by name, a page at a time
+/// (`limit` default 1000, at most 10000; `next` names the last of the page when more
+/// follow), of every node with `--redis`. While Redis cannot be asked, this node's groups,
+/// marked `"partial": true`.
+async fn groups(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
+    let (after, limit) = page_query(uri.query())?;
+    let ((page, more), partial) = if state.hub.has_broker() {
+        match state.hub.cluster_groups().await {
+            Ok(groups) => (paged(groups, after.as_deref(), limit), None),
+            Err(err) => (
+                state.hub.groups_page(after.as_deref(), limit),
+                Some(err.to_string()),
+            ),
+        }
+    } else {
+        (state.hub.groups_page(after.as_deref(), limit), None)
     };
-    let groups: Vec<Value> = groups
+    let next = more
+        .then(|| page.last().map(|(name, _)| name.clone()))
+        .flatten();
+    let groups: Vec<Value> = page
         .into_iter()
         .map(|(name, size)| json!({"name": name, "size": size}))
         .collect();
-    match partial {
-        None => json(StatusCode::OK, &json!({ "groups": groups })),
-        Some(error) => json(
-            StatusCode::OK,
-            &json!({ "groups": groups, "partial": true, "error": error }),
-        ),
+    let mut body = json!({ "groups": groups });
+    if let Some(next) = next {
+        body["next"] = json!(next);
     }
+    if let Some(error) = partial {
+        body["partial"] = json!(true);
+        body["error"] = json!(error);
+    }
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// Largest page of `GET /api/groups`, and the page without `limit`.
+const MAX_PAGE: usize = 10_000;
+const DEFAULT_PAGE: usize = 1000;
+
+/// `after` (percent-decoded) and `limit` of a listing's query.
+fn page_query(query: Option<&str>) -> Result<(Option<String>, usize), ApiError> {
+    let mut after = None;
+    let mut limit = DEFAULT_PAGE;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "after" => {
+                after = Some(
+                    percent_decoded(value)
+                        .ok_or_else(|| ApiError::bad_query("\"after\" is not valid UTF-8"))?,
+                );
+            }
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_query(format!("\"limit\" must be 1 to {MAX_PAGE}"))
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    Ok((after, limit))
+}
+
+/// `text` with `%XX` and `+` decoded; `None` if that is not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(high), Some(low)) => {
+                        // Two hex digits make a byte.
+                        out.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The page of `all` (any order) after `after`, by name.
+fn paged(
+    mut all: Vec<(String, usize)>,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<(String, usize)>, bool) {
+    if let Some(after) = after {
+        all.retain(|(name, _)| name.as_str() > after);
+    }
+    all.sort();
+    let more = all.len() > limit;
+    all.truncate(limit);
+    (all, more)
 }
 
 fn unavailable(err: &wskit_hub::broker::BrokerError) -> ApiError {
@@ -501,6 +599,20 @@ mod tests {
         );
         assert!(close_body(&Bytes::from_static(br#"{"code":1006}"#)).is_err());
         assert!(close_body(&Bytes::from_static(br#"{"reason":7}"#)).is_err());
+    }
+
+    #[test]
+    fn page_queries() {
+        assert_eq!(page_query(None).unwrap(), (None, DEFAULT_PAGE));
+        assert_eq!(
+            page_query(Some("limit=2&after=a%20b+c%3A")).unwrap(),
+            (Some("a b c:".to_owned()), 2)
+        );
+        assert!(page_query(Some("limit=0")).is_err());
+        assert!(page_query(Some("limit=10001")).is_err());
+        assert!(page_query(Some("after=%FF")).is_err());
+        assert_eq!(percent_decoded("100%").as_deref(), Some("100%"));
+        assert_eq!(percent_decoded("%4").as_deref(), Some("%4"));
     }
 
     #[test]
