@@ -402,7 +402,7 @@ async fn a_flooding_client_gets_rate_limited_then_closed_with_1008() {
 }
 
 #[tokio::test]
-async fn group_listings_come_in_bounded_pages() {
+async fn group_and_connection_listings_come_in_bounded_pages() {
     let server = Server::start(&[]);
     let mut client = Client::connect(&server).await;
     for n in 0..5 {
@@ -433,6 +433,27 @@ async fn group_listings_come_in_bounded_pages() {
     )
     .await;
     assert_eq!(last.json(), json!({"groups":[{"name":"g4","size":1}]}));
+    let _others = [
+        Client::connect(&server).await,
+        Client::connect(&server).await,
+    ];
+    let mut ids = Vec::new();
+    let mut after = String::new();
+    loop {
+        let path = format!("/api/connections?limit=2&after={after}");
+        let page = http(server.addr, "GET", &path, None, None).await.json();
+        let listed = page["connections"].as_array().unwrap();
+        assert!(listed.len() <= 2, "{page}");
+        ids.extend(listed.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => break,
+        }
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!((ids.len(), sorted), (3, ids));
     let refused = http(server.addr, "GET", "/api/groups?limit=100000", None, None).await;
     assert_eq!(refused.status, 400);
     assert_eq!(refused.json()["code"], "bad_query");

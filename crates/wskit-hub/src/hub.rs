@@ -529,6 +529,13 @@ impl Hub {
         read(&self.inner.registry).members_named(group, limit)
     }
 
+    /// The first `limit` open connections by id after `after` (from the first with `None`),
+    /// and whether more follow; memory in proportion to `limit`, whatever their number.
+    #[must_use]
+    pub fn connections_page(&self, after: Option<&str>, limit: usize) -> (Vec<Connection>, bool) {
+        read(&self.inner.registry).connections_page(after, limit)
+    }
+
     /// The first `limit` groups by name after `after` (from the first with `None`), with
     /// their sizes, and whether more follow; memory in proportion to `limit`, whatever the
     /// number of groups.

@@ -144,6 +144,34 @@ impl Registry {
         self.memberships.get(id)?.names.first().cloned()
     }
 
+    /// The first `limit` connections by id after `after`, and whether more follow: one pass
+    /// keeping `limit + 1` of them.
+    pub(crate) fn connections_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<Connection>, bool) {
+        let mut smallest: BinaryHeap<&str> = BinaryHeap::with_capacity(limit + 2);
+        for member in &self.conns {
+            let id = member.0.id().as_str();
+            if after.is_some_and(|after| id <= after) {
+                continue;
+            }
+            smallest.push(id);
+            if smallest.len() > limit + 1 {
+                smallest.pop();
+            }
+        }
+        let mut page = smallest.into_sorted_vec();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let page = page
+            .into_iter()
+            .filter_map(|id| self.get(id).cloned())
+            .collect();
+        (page, more)
+    }
+
     /// The first `limit` groups by name after `after`, with their sizes, and whether more
     /// follow: one pass over the groups keeping `limit + 1` of them, whatever their number.
     pub(crate) fn groups_page(

@@ -490,42 +490,58 @@ fn unavailable(err: &wskit_hub::broker::BrokerError) -> ApiError {
     )
 }
 
-/// `GET /api/connections`: ids, paths, names and groups, of every node with `--redis`. While
-/// Redis cannot be asked, this node's connections, marked `"partial": true`.
-async fn connections(State(state): State<AppState>) -> Response {
+/// `GET /api/connections?limit=N&after=ID`: ids, paths, names and groups by id, a page at a
+/// time (as `GET /api/groups`), of every node with `--redis`. While Redis cannot be asked,
+/// this node's connections, marked `"partial": true`.
+async fn connections(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
     type Row = (String, String, Vec<String>, Vec<String>);
-    let (all, partial): (Vec<Row>, _) = match state.hub.cluster_connections().await {
-        Ok(all) => {
-            let all = all
-                .into_iter()
-                .map(|c| (c.id.to_string(), c.path, c.names, c.groups))
-                .collect();
-            (all, None)
-        }
-        Err(err) => {
-            let mut local = Vec::new();
-            for conn in state.hub.connections(None) {
-                let (mut groups, names) = state.hub.memberships(&conn);
+    let (after, limit) = page_query(uri.query())?;
+    let local = |hub: &Hub| -> (Vec<Row>, bool) {
+        let (page, more) = hub.connections_page(after.as_deref(), limit);
+        let rows = page
+            .into_iter()
+            .map(|conn| {
+                let (mut groups, names) = hub.memberships(&conn);
                 groups.sort();
-                local.push((conn.id().to_string(), conn.path().to_owned(), names, groups));
-            }
-            local.sort();
-            (local, Some(err.to_string()))
-        }
+                (conn.id().to_string(), conn.path().to_owned(), names, groups)
+            })
+            .collect();
+        (rows, more)
     };
-    let connections: Vec<Value> = all
+    let ((rows, more), partial) = if state.hub.has_broker() {
+        match state.hub.cluster_connections().await {
+            Ok(all) => {
+                let mut all: Vec<Row> = all
+                    .into_iter()
+                    .map(|c| (c.id.to_string(), c.path, c.names, c.groups))
+                    .filter(|row| after.as_deref().is_none_or(|after| row.0.as_str() > after))
+                    .collect();
+                all.sort();
+                let more = all.len() > limit;
+                all.truncate(limit);
+                ((all, more), None)
+            }
+            Err(err) => (local(&state.hub), Some(err.to_string())),
+        }
+    } else {
+        (local(&state.hub), None)
+    };
+    let next = more.then(|| rows.last().map(|row| row.0.clone())).flatten();
+    let connections: Vec<Value> = rows
         .into_iter()
         .map(|(id, path, names, groups)| {
             json!({"id": id, "path": path, "name": names.first(), "groups": groups})
         })
         .collect();
-    match partial {
-        None => json(StatusCode::OK, &json!({ "connections": connections })),
-        Some(error) => json(
-            StatusCode::OK,
-            &json!({ "connections": connections, "partial": true, "error": error }),
-        ),
+    let mut body = json!({ "connections": connections });
+    if let Some(next) = next {
+        body["next"] = json!(next);
     }
+    if let Some(error) = partial {
+        body["partial"] = json!(true);
+        body["error"] = json!(error);
+    }
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// `GET /api/stats`: open without a key; only totals, nothing about any one client.
