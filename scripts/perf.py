@@ -157,7 +157,10 @@ def broadcast_servers(release: Path) -> dict[str, dict]:
             "path": "", "args": [],
         },
         "wskit-serve": {
-            "cmd": [str(release / "wskit"), "serve", "--listen", "127.0.0.1:0"],
+            # The engine without the per-client quotas (one publisher, many clients on one IP).
+            "cmd": [str(release / "wskit"), "serve", "--listen", "127.0.0.1:0",
+                    "--message-rate", "1000000", "--max-connections-per-ip", "1000000",
+                    "--max-connections", "1000000"],
             "path": "/ws",
             "args": ["--protocol", "serve"],
         },

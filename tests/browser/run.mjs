@@ -248,6 +248,46 @@ check("an origin outside --allowed-origins is refused (403, 1006 in the browser)
   assert(r2.echo === "allowed", JSON.stringify(r2));
 });
 
+check("by default a page of another site cannot open /ws nor post to the key-less API", async () => {
+  const server = await serve();
+  const port = new URL(server.url).port;
+  // A page of the server's own origin listens on /ws for whatever is broadcast.
+  const own = await browser();
+  await own.goto(server.url + "/healthz");
+  await own.evaluate(`new Promise((resolve, reject) => {
+    const ws = new WebSocket(${JSON.stringify(server.url.replace("http", "ws") + "/ws")});
+    window.received = [];
+    ws.onmessage = (e) => { window.received.push(JSON.parse(e.data)); resolve(); };
+    ws.onerror = () => reject(new Error("the page of the server's own origin could not connect"));
+  })`);
+  // evil.example resolves to the server, as DNS rebinding would make it.
+  const page = await browser([`--host-resolver-rules=MAP evil.example:${port} 127.0.0.1:${port}`]);
+  const page404 = await page.goto(`http://evil.example:${port}/`);
+  assert(page404.status() === 403, `the page under another host name: ${page404.status()}`);
+  await page.goto(`http://evil.example:${port}/healthz`);
+  const result = await inPage(page, server.url.replace("http", "ws") + "/ws", `async (url) => {
+    ${WS_HELPERS}
+    const ws = new WebSocket(url);
+    const ev = await next(ws, "close");
+    const posted = await fetch(url.replace("ws", "http").replace("/ws", "/api/broadcast"), {
+      method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ data: "forged" }),
+    }).then(() => "sent", (e) => "failed: " + e);
+    return { code: ev.code, posted };
+  }`);
+  assert(result.code === 1006, `a refused handshake reads as 1006 in browsers, got ${result.code}`);
+  // The forged post went out (no-cors hides the answer) but was refused: the listening
+  // client got its welcome only, and the broadcast that follows is the first after it.
+  assert(result.posted === "sent", JSON.stringify(result));
+  const sent = await fetch(server.url + "/api/broadcast", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: '{"data":"real"}',
+  });
+  assert(sent.status === 200, `the API from node: ${sent.status}`);
+  await own.waitForFunction(() => window.received.length >= 2);
+  const received = await own.evaluate(() => window.received);
+  assert(received.length === 2 && received[1].data === "real", `received ${JSON.stringify(received)}`);
+});
+
 check("wss: the page over https with a self-signed certificate", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wskit-tls-"));
   defer(() => rmSync(dir, { recursive: true, force: true }));

@@ -58,7 +58,15 @@ fn bench(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn bench_broadcast_reaches_every_member_of_a_wskit_serve_group() {
-    let (_server, url, pid) = start(&["serve", "--listen", "127.0.0.1:0"]);
+    // The benchmark's publisher sends as fast as the round trip allows: above the default
+    // per-connection rate, which this test does not measure.
+    let (_server, url, pid) = start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--message-rate",
+        "1000000",
+    ]);
     let url = format!("{}/ws", url.trim_end_matches('/'));
     let report = bench(&[
         "broadcast",

@@ -35,6 +35,7 @@ fn a_public_address_without_an_api_key_is_refused_with_the_flag_named() {
 fn a_public_address_with_an_api_key_starts() {
     let mut command = serve_command(&["--listen", "0.0.0.0:0"]);
     command.env("WSKIT_API_KEY", "k");
+    command.env("WSKIT_ALLOW_ANONYMOUS", "true");
     let server = Server::spawn(command);
     assert!(
         server
@@ -148,13 +149,13 @@ async fn health_is_503_while_draining_and_a_silent_client_is_dropped_after_the_d
     let mut polite = Client::connect(&server).await;
     // A client that completes the upgrade, then never reads nor answers the close.
     let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    silent
-        .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    // Without an API key the server answers only requests for its own address.
+    let upgrade = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr
+    );
+    silent.write_all(upgrade.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];

@@ -518,6 +518,60 @@ impl Hub {
         groups
     }
 
+    /// Up to `limit` members of `group`, each with its first name, and how many members the
+    /// group has: one look at the registry, in time proportional to `limit` at most.
+    #[must_use]
+    pub fn members_named(
+        &self,
+        group: &str,
+        limit: usize,
+    ) -> (Vec<(ConnectionId, Option<String>)>, usize) {
+        read(&self.inner.registry).members_named(group, limit)
+    }
+
+    /// The first `limit` open connections by id after `after` (from the first with `None`),
+    /// and whether more follow; memory in proportion to `limit`, whatever their number.
+    #[must_use]
+    pub fn connections_page(&self, after: Option<&str>, limit: usize) -> (Vec<Connection>, bool) {
+        read(&self.inner.registry).connections_page(after, limit)
+    }
+
+    /// The first `limit` groups by name after `after` (from the first with `None`), with
+    /// their sizes, and whether more follow; memory in proportion to `limit`, whatever the
+    /// number of groups.
+    #[must_use]
+    pub fn groups_page(&self, after: Option<&str>, limit: usize) -> (Vec<(String, usize)>, bool) {
+        read(&self.inner.registry).groups_page(after, limit)
+    }
+
+    /// How many groups exist, without listing them.
+    #[must_use]
+    pub fn group_count(&self) -> usize {
+        read(&self.inner.registry).groups.len()
+    }
+
+    /// Whether `conn` is a member of `group`, in time independent of how many groups either
+    /// has.
+    #[must_use]
+    pub fn is_member(&self, group: &str, conn: &Connection) -> bool {
+        read(&self.inner.registry)
+            .groups
+            .get(group)
+            .is_some_and(|members| members.contains(conn.id().as_str()))
+    }
+
+    /// How many groups `conn` is a member of, without listing them.
+    #[must_use]
+    pub fn joined_count(&self, conn: &Connection) -> usize {
+        read(&self.inner.registry).joined_count(conn.id())
+    }
+
+    /// The first name stored for `conn`, if any, without listing its groups.
+    #[must_use]
+    pub fn name_of(&self, conn: &Connection) -> Option<String> {
+        read(&self.inner.registry).name_of(conn.id())
+    }
+
     /// The groups and names of a connection.
     #[must_use]
     pub fn memberships(&self, conn: &Connection) -> (Vec<String>, Vec<String>) {

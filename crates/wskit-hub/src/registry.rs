@@ -15,7 +15,7 @@
 //! sees them in the order they happened.
 
 use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -130,6 +130,93 @@ impl Registry {
     /// The names and groups of the connection with this id (none if it is not open).
     pub(crate) fn memberships(&self, id: &ConnectionId) -> Memberships {
         self.memberships.get(id).cloned().unwrap_or_default()
+    }
+
+    /// How many groups the connection with this id is a member of.
+    pub(crate) fn joined_count(&self, id: &ConnectionId) -> usize {
+        self.memberships
+            .get(id)
+            .map_or(0, |entry| entry.groups.len())
+    }
+
+    /// The first name of the connection with this id.
+    pub(crate) fn name_of(&self, id: &ConnectionId) -> Option<String> {
+        self.memberships.get(id)?.names.first().cloned()
+    }
+
+    /// The first `limit` connections by id after `after`, and whether more follow: one pass
+    /// keeping `limit + 1` of them.
+    pub(crate) fn connections_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<Connection>, bool) {
+        let mut smallest: BinaryHeap<&str> = BinaryHeap::with_capacity(limit + 2);
+        for member in &self.conns {
+            let id = member.0.id().as_str();
+            if after.is_some_and(|after| id <= after) {
+                continue;
+            }
+            smallest.push(id);
+            if smallest.len() > limit + 1 {
+                smallest.pop();
+            }
+        }
+        let mut page = smallest.into_sorted_vec();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let page = page
+            .into_iter()
+            .filter_map(|id| self.get(id).cloned())
+            .collect();
+        (page, more)
+    }
+
+    /// The first `limit` groups by name after `after`, with their sizes, and whether more
+    /// follow: one pass over the groups keeping `limit + 1` of them, whatever their number.
+    pub(crate) fn groups_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<(String, usize)>, bool) {
+        let mut smallest: BinaryHeap<(&str, usize)> = BinaryHeap::with_capacity(limit + 2);
+        for (name, members) in &self.groups {
+            if after.is_some_and(|after| name.as_str() <= after) {
+                continue;
+            }
+            smallest.push((name.as_str(), members.len()));
+            if smallest.len() > limit + 1 {
+                smallest.pop();
+            }
+        }
+        let mut page = smallest.into_sorted_vec();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let page = page
+            .into_iter()
+            .map(|(name, size)| (name.to_owned(), size))
+            .collect();
+        (page, more)
+    }
+
+    /// Up to `limit` members of `group` with their first names, and how many it has.
+    pub(crate) fn members_named(
+        &self,
+        group: &str,
+        limit: usize,
+    ) -> (Vec<(ConnectionId, Option<String>)>, usize) {
+        let Some(members) = self.groups.get(group) else {
+            return (Vec::new(), 0);
+        };
+        let listed = members
+            .iter()
+            .take(limit)
+            .map(|member| {
+                let id = member.0.id();
+                (id.clone(), self.name_of(id))
+            })
+            .collect();
+        (listed, members.len())
     }
 
     /// Stores `id` under `name`, replacing the connection stored there before.

@@ -473,6 +473,9 @@ impl Connection {
     fn read_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Step>, ProtocolError> {
         if self.frame.is_none() {
             let Some((header, header_len)) = FrameHeader::parse(buf)? else {
+                // The length is judged as soon as its field is in, not only once the masking
+                // key has come too.
+                self.check_early_length(buf)?;
                 return Ok(None);
             };
             self.frame = Some(self.start_frame(header, header_len)?);
@@ -530,6 +533,22 @@ impl Connection {
                 self.receive_data(opcode, fin, utf8, payload).map(Some)
             }
         }
+    }
+
+    /// Refuses a partial header whose length field, complete already, is over the limits.
+    fn check_early_length(&self, buf: &[u8]) -> Result<(), ProtocolError> {
+        let (Some(&b0), Some(len)) = (buf.first(), FrameHeader::payload_len_of(buf)?) else {
+            return Ok(());
+        };
+        let control = b0 & 0x08 != 0;
+        if control && len > 125 {
+            return Err(ProtocolError::ControlFrameTooLarge(len));
+        }
+        let max = self.config.settings().max_frame_size;
+        if !control && len > max as u64 {
+            return Err(ProtocolError::FrameTooLarge { size: len, max });
+        }
+        Ok(())
     }
 
     /// Validates a new frame header against RFC 6455 §5 and the limits.

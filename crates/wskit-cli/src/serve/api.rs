@@ -10,6 +10,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
+use axum::http::Uri;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,13 +30,16 @@ pub(crate) struct AppState {
     pub(crate) hub: Hub,
     /// `None`: the API is open (only allowed on loopback).
     pub(crate) api_key: Option<Arc<str>>,
+    /// Pages of these origins (`allowed_origins`, `*` aside) may use the key-less API as
+    /// well as this server's own.
+    pub(crate) allowed_origins: Arc<[String]>,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) started: Instant,
 }
 
 /// The routes of the API, stats, metrics and health.
 pub(crate) fn router(state: AppState) -> Router {
-    let protected = Router::new()
+    let mut protected = Router::new()
         .route("/api/broadcast", post(broadcast))
         .route("/api/groups", get(groups))
         .route("/api/groups/{group}", delete(delete_group))
@@ -44,6 +48,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/connections/{id}", delete(close_connection))
         .route("/api/connections/{id}/messages", post(connection_message))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    if state.api_key.is_none() {
+        // Inside the key check: a request from another site is refused for its origin first.
+        protected = protected.route_layer(middleware::from_fn(super::origin::require_json));
+    }
     Router::new()
         .merge(protected)
         .route("/api/stats", get(stats))
@@ -71,6 +79,10 @@ impl ApiError {
 
     fn bad_body(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_body", message)
+    }
+
+    fn bad_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_query", message)
     }
 
     fn not_found(message: impl Into<String>) -> Self {
@@ -105,18 +117,32 @@ pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> Response {
     response
 }
 
-/// Lets a request through when it carries the key, or when there is no key.
+/// Lets a request through when it carries the key, or when there is no key and it does not
+/// come from another site's page (`Origin`: 403 `cross_origin`).
 pub(crate) async fn require_key(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    if state.api_key.is_none()
+        && !super::origin::same_origin_or_none(request.headers())
+        && !listed_origin(&state.allowed_origins, request.headers())
+    {
+        metrics::counter!("wskit_serve_refused_total", "reason" => "cross_origin").increment(1);
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            "requests from another site's page are refused (the API has no key: only local \
+             programs and this server's own pages may use it)",
+        )
+        .into_response();
+    }
     if let Some(key) = &state.api_key {
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer);
         match given {
             None => {
                 return ApiError::new(
@@ -134,6 +160,26 @@ pub(crate) async fn require_key(
         }
     }
     next.run(request).await
+}
+
+/// Whether the request's `Origin` is one of `allowed` (compared without case).
+fn listed_origin(allowed: &[String], headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    allowed
+        .iter()
+        .any(|a| a != "*" && a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+/// The credentials of an `Authorization` value of the `Bearer` scheme (any case, RFC 9110
+/// §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(credentials.trim())
 }
 
 /// Compares in time independent of where the first difference is.
@@ -323,24 +369,117 @@ fn no_connection(target: &str) -> ApiError {
     ApiError::not_found(format!("no connection with id or name {target:?}"))
 }
 
-/// `GET /api/groups`: names and sizes, of every node with `--redis`. While Redis cannot be
-/// asked, this node's groups, marked `"partial": true`.
-async fn groups(State(state): State<AppState>) -> Response {
-    let (groups, partial) = match state.hub.cluster_groups().await {
-        Ok(groups) => (groups, None),
-        Err(err) => (state.hub.groups(), Some(err.to_string())),
+/// `GET /api/groups?limit=N&after=NAME`: names and sizes by name, a page at a time
+/// (`limit` default 1000, at most 10000; `next` names the last of the page when more
+/// follow), of every node with `--redis`. While Redis cannot be asked, this node's groups,
+/// marked `"partial": true`.
+async fn groups(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
+    let (after, limit) = page_query(uri.query())?;
+    let ((page, more), partial) = if state.hub.has_broker() {
+        match state.hub.cluster_groups().await {
+            Ok(groups) => (paged(groups, after.as_deref(), limit), None),
+            Err(err) => (
+                state.hub.groups_page(after.as_deref(), limit),
+                Some(err.to_string()),
+            ),
+        }
+    } else {
+        (state.hub.groups_page(after.as_deref(), limit), None)
     };
-    let groups: Vec<Value> = groups
+    let next = more
+        .then(|| page.last().map(|(name, _)| name.clone()))
+        .flatten();
+    let groups: Vec<Value> = page
         .into_iter()
         .map(|(name, size)| json!({"name": name, "size": size}))
         .collect();
-    match partial {
-        None => json(StatusCode::OK, &json!({ "groups": groups })),
-        Some(error) => json(
-            StatusCode::OK,
-            &json!({ "groups": groups, "partial": true, "error": error }),
-        ),
+    let mut body = json!({ "groups": groups });
+    if let Some(next) = next {
+        body["next"] = json!(next);
     }
+    if let Some(error) = partial {
+        body["partial"] = json!(true);
+        body["error"] = json!(error);
+    }
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// Largest page of `GET /api/groups`, and the page without `limit`.
+const MAX_PAGE: usize = 10_000;
+const DEFAULT_PAGE: usize = 1000;
+
+/// `after` (percent-decoded) and `limit` of a listing's query.
+fn page_query(query: Option<&str>) -> Result<(Option<String>, usize), ApiError> {
+    let mut after = None;
+    let mut limit = DEFAULT_PAGE;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "after" => {
+                after = Some(
+                    percent_decoded(value)
+                        .ok_or_else(|| ApiError::bad_query("\"after\" is not valid UTF-8"))?,
+                );
+            }
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_query(format!("\"limit\" must be 1 to {MAX_PAGE}"))
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    Ok((after, limit))
+}
+
+/// `text` with `%XX` and `+` decoded; `None` if that is not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(high), Some(low)) => {
+                        // Two hex digits make a byte.
+                        out.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The page of `all` (any order) after `after`, by name.
+fn paged(
+    mut all: Vec<(String, usize)>,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<(String, usize)>, bool) {
+    if let Some(after) = after {
+        all.retain(|(name, _)| name.as_str() > after);
+    }
+    all.sort();
+    let more = all.len() > limit;
+    all.truncate(limit);
+    (all, more)
 }
 
 fn unavailable(err: &wskit_hub::broker::BrokerError) -> ApiError {
@@ -351,42 +490,58 @@ fn unavailable(err: &wskit_hub::broker::BrokerError) -> ApiError {
     )
 }
 
-/// `GET /api/connections`: ids, paths, names and groups, of every node with `--redis`. While
-/// Redis cannot be asked, this node's connections, marked `"partial": true`.
-async fn connections(State(state): State<AppState>) -> Response {
+/// `GET /api/connections?limit=N&after=ID`: ids, paths, names and groups by id, a page at a
+/// time (as `GET /api/groups`), of every node with `--redis`. While Redis cannot be asked,
+/// this node's connections, marked `"partial": true`.
+async fn connections(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
     type Row = (String, String, Vec<String>, Vec<String>);
-    let (all, partial): (Vec<Row>, _) = match state.hub.cluster_connections().await {
-        Ok(all) => {
-            let all = all
-                .into_iter()
-                .map(|c| (c.id.to_string(), c.path, c.names, c.groups))
-                .collect();
-            (all, None)
-        }
-        Err(err) => {
-            let mut local = Vec::new();
-            for conn in state.hub.connections(None) {
-                let (mut groups, names) = state.hub.memberships(&conn);
+    let (after, limit) = page_query(uri.query())?;
+    let local = |hub: &Hub| -> (Vec<Row>, bool) {
+        let (page, more) = hub.connections_page(after.as_deref(), limit);
+        let rows = page
+            .into_iter()
+            .map(|conn| {
+                let (mut groups, names) = hub.memberships(&conn);
                 groups.sort();
-                local.push((conn.id().to_string(), conn.path().to_owned(), names, groups));
-            }
-            local.sort();
-            (local, Some(err.to_string()))
-        }
+                (conn.id().to_string(), conn.path().to_owned(), names, groups)
+            })
+            .collect();
+        (rows, more)
     };
-    let connections: Vec<Value> = all
+    let ((rows, more), partial) = if state.hub.has_broker() {
+        match state.hub.cluster_connections().await {
+            Ok(all) => {
+                let mut all: Vec<Row> = all
+                    .into_iter()
+                    .map(|c| (c.id.to_string(), c.path, c.names, c.groups))
+                    .filter(|row| after.as_deref().is_none_or(|after| row.0.as_str() > after))
+                    .collect();
+                all.sort();
+                let more = all.len() > limit;
+                all.truncate(limit);
+                ((all, more), None)
+            }
+            Err(err) => (local(&state.hub), Some(err.to_string())),
+        }
+    } else {
+        (local(&state.hub), None)
+    };
+    let next = more.then(|| rows.last().map(|row| row.0.clone())).flatten();
+    let connections: Vec<Value> = rows
         .into_iter()
         .map(|(id, path, names, groups)| {
             json!({"id": id, "path": path, "name": names.first(), "groups": groups})
         })
         .collect();
-    match partial {
-        None => json(StatusCode::OK, &json!({ "connections": connections })),
-        Some(error) => json(
-            StatusCode::OK,
-            &json!({ "connections": connections, "partial": true, "error": error }),
-        ),
+    let mut body = json!({ "connections": connections });
+    if let Some(next) = next {
+        body["next"] = json!(next);
     }
+    if let Some(error) = partial {
+        body["partial"] = json!(true);
+        body["error"] = json!(error);
+    }
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// `GET /api/stats`: open without a key; only totals, nothing about any one client.
@@ -396,7 +551,7 @@ async fn stats(State(state): State<AppState>) -> Response {
         StatusCode::OK,
         &json!({
             "connections": stats.connections_open,
-            "groups": state.hub.groups().len(),
+            "groups": state.hub.group_count(),
             "connections_accepted": stats.connections_accepted,
             "messages_received": stats.messages_received,
             "messages_sent": stats.messages_sent,
@@ -461,6 +616,29 @@ mod tests {
         );
         assert!(close_body(&Bytes::from_static(br#"{"code":1006}"#)).is_err());
         assert!(close_body(&Bytes::from_static(br#"{"reason":7}"#)).is_err());
+    }
+
+    #[test]
+    fn page_queries() {
+        assert_eq!(page_query(None).unwrap(), (None, DEFAULT_PAGE));
+        assert_eq!(
+            page_query(Some("limit=2&after=a%20b+c%3A")).unwrap(),
+            (Some("a b c:".to_owned()), 2)
+        );
+        assert!(page_query(Some("limit=0")).is_err());
+        assert!(page_query(Some("limit=10001")).is_err());
+        assert!(page_query(Some("after=%FF")).is_err());
+        assert_eq!(percent_decoded("100%").as_deref(), Some("100%"));
+        assert_eq!(percent_decoded("%4").as_deref(), Some("%4"));
+    }
+
+    #[test]
+    fn bearer_scheme_in_any_case() {
+        assert_eq!(bearer("Bearer k"), Some("k"));
+        assert_eq!(bearer("bearer  k "), Some("k"));
+        assert_eq!(bearer("BEARER k"), Some("k"));
+        assert_eq!(bearer("Basic k"), None);
+        assert_eq!(bearer("Bearerk"), None);
     }
 
     #[test]

@@ -164,6 +164,64 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WSKIT_REDIS_NODE_TTL", value_name = "DURATION", value_parser = parse_duration)]
     redis_node_ttl: Option<Duration>,
 
+    // ----- security: limits, origins and client authentication -----
+    /// Most groups one /ws connection may be in at once; a `join` beyond it gets the error
+    /// `too_many_groups`. Default: 128.
+    #[arg(long, env = "WSKIT_MAX_GROUPS_PER_CONNECTION", value_name = "N", value_parser = parse_count)]
+    max_groups_per_connection: Option<usize>,
+
+    /// Most WebSocket connections (/ws, /echo) open at once; beyond it an upgrade is answered
+    /// 503 with `Retry-After` (the API and /healthz keep working). Default: 10000.
+    #[arg(long, env = "WSKIT_MAX_CONNECTIONS", value_name = "N", value_parser = parse_count)]
+    max_connections: Option<usize>,
+
+    /// Most WebSocket connections open at once from one IP address; beyond it, 503 with
+    /// `Retry-After`. Default: 100.
+    #[arg(long, env = "WSKIT_MAX_CONNECTIONS_PER_IP", value_name = "N", value_parser = parse_count)]
+    max_connections_per_ip: Option<usize>,
+
+    /// Time a client has to send a request body, from the end of its head; a body still
+    /// incomplete then is answered 408. Default: 10s.
+    #[arg(long, env = "WSKIT_BODY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    body_timeout: Option<Duration>,
+
+    /// Messages per second one /ws connection may send (a bucket of as many, refilled at this
+    /// rate); beyond it a message gets the error `rate_limited`, and a connection that sends
+    /// another second's worth anyway is closed with 1008. Default: 100.
+    #[arg(long, env = "WSKIT_MESSAGE_RATE", value_name = "N", value_parser = parse_count)]
+    message_rate: Option<usize>,
+
+    /// `presence` requests per second one /ws connection may send (each lists a whole
+    /// group); beyond it, as --message-rate. Default: 5.
+    #[arg(long, env = "WSKIT_PRESENCE_RATE", value_name = "N", value_parser = parse_count)]
+    presence_rate: Option<usize>,
+
+    /// Secret of the HS256 JWT connection tokens /ws and /echo clients must present (as the
+    /// `token` query parameter, or /ws's first message `{"type":"auth","token":...}`).
+    /// Default: none.
+    #[arg(
+        long,
+        env = "WSKIT_TOKEN_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    token_secret: Option<String>,
+
+    /// PEM public key (RSA or EC P-256) verifying RS256 or ES256 connection tokens, in place
+    /// of (or as well as) --token-secret. Default: none.
+    #[arg(long, env = "WSKIT_TOKEN_PUBLIC_KEY", value_name = "FILE")]
+    token_public_key: Option<PathBuf>,
+
+    /// Time a /ws client admitted without a token has to send its `auth` message before it is
+    /// closed with 4001. Default: 10s.
+    #[arg(long, env = "WSKIT_AUTH_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    auth_timeout: Option<Duration>,
+
+    /// Let anyone connect to /ws and /echo without a token while listening beyond loopback
+    /// (refused at start-up otherwise). Default: false.
+    #[arg(long, env = "WSKIT_ALLOW_ANONYMOUS", value_parser = clap::builder::BoolishValueParser::new())]
+    allow_anonymous: bool,
+
     /// Print the effective configuration as a TOML config file and exit (secrets, the API key
     /// and a Redis password, are left out with a comment saying so).
     #[arg(long)]
@@ -236,6 +294,17 @@ pub(crate) struct Config {
     pub(crate) io_uring: bool,
     pub(crate) redis_prefix: String,
     pub(crate) redis_node_ttl: Duration,
+    // ----- security -----
+    pub(crate) max_groups_per_connection: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_ip: usize,
+    pub(crate) body_timeout: Duration,
+    pub(crate) message_rate: usize,
+    pub(crate) presence_rate: usize,
+    pub(crate) token_secret: Option<String>,
+    pub(crate) token_public_key: Option<PathBuf>,
+    pub(crate) auth_timeout: Duration,
+    pub(crate) allow_anonymous: bool,
 }
 
 // ===== impl Config =====
@@ -279,8 +348,19 @@ impl Config {
         if layer.redis_prefix.as_deref() == Some("") {
             bail!("redis_prefix is empty: give a prefix, or leave it unset (default wskit)");
         }
-        if layer.api_key.as_deref() == Some("") {
-            bail!("api_key is empty: give a key, or leave it unset");
+        if layer
+            .api_key
+            .as_deref()
+            .is_some_and(|key| key.trim().is_empty())
+        {
+            bail!("api_key is blank: give a key, or leave it unset");
+        }
+        if layer
+            .token_secret
+            .as_deref()
+            .is_some_and(|secret| secret.trim().is_empty())
+        {
+            bail!("token_secret is blank: give a secret, or leave it unset");
         }
         let allowed_origins = layer
             .allowed_origins
@@ -315,6 +395,20 @@ impl Config {
             io_uring: layer.io_uring.unwrap_or(defaults.io_uring),
             redis_prefix: layer.redis_prefix.unwrap_or(defaults.redis_prefix),
             redis_node_ttl: layer.redis_node_ttl.unwrap_or(defaults.redis_node_ttl),
+            max_groups_per_connection: layer
+                .max_groups_per_connection
+                .unwrap_or(defaults.max_groups_per_connection),
+            max_connections: layer.max_connections.unwrap_or(defaults.max_connections),
+            max_connections_per_ip: layer
+                .max_connections_per_ip
+                .unwrap_or(defaults.max_connections_per_ip),
+            body_timeout: layer.body_timeout.unwrap_or(defaults.body_timeout),
+            message_rate: layer.message_rate.unwrap_or(defaults.message_rate),
+            presence_rate: layer.presence_rate.unwrap_or(defaults.presence_rate),
+            token_secret: layer.token_secret,
+            token_public_key: layer.token_public_key,
+            auth_timeout: layer.auth_timeout.unwrap_or(defaults.auth_timeout),
+            allow_anonymous: layer.allow_anonymous.unwrap_or(defaults.allow_anonymous),
         })
     }
 
@@ -330,7 +424,22 @@ impl Config {
                 self.listen.port()
             );
         }
+        if !self.client_auth() && !self.allow_anonymous && !self.listen.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {} without client authentication: anyone on the network \
+                 could join and read every group. Set --token-secret SECRET (or \
+                 --token-public-key FILE) so that clients present a token, or say \
+                 --allow-anonymous, or listen on a loopback address such as 127.0.0.1:{}",
+                self.listen,
+                self.listen.port()
+            );
+        }
         Ok(())
+    }
+
+    /// Whether /ws and /echo clients must present a token.
+    pub(crate) fn client_auth(&self) -> bool {
+        self.token_secret.is_some() || self.token_public_key.is_some()
     }
 
     /// The configuration as a TOML file that gives it back, except for the secrets (the API
@@ -390,6 +499,34 @@ impl Config {
         let _ = writeln!(out, "redis_prefix = {:?}", self.redis_prefix);
         let ttl = fmt_duration(self.redis_node_ttl);
         let _ = writeln!(out, "redis_node_ttl = \"{ttl}\"");
+        let _ = writeln!(
+            out,
+            "max_groups_per_connection = {}",
+            self.max_groups_per_connection
+        );
+        let _ = writeln!(out, "max_connections = {}", self.max_connections);
+        let _ = writeln!(
+            out,
+            "max_connections_per_ip = {}",
+            self.max_connections_per_ip
+        );
+        let body = fmt_duration(self.body_timeout);
+        let _ = writeln!(out, "body_timeout = \"{body}\"");
+        let _ = writeln!(out, "message_rate = {}", self.message_rate);
+        let _ = writeln!(out, "presence_rate = {}", self.presence_rate);
+        if self.token_secret.is_some() {
+            let _ = writeln!(
+                out,
+                "# token_secret is set but not shown: give it with WSKIT_TOKEN_SECRET, \
+                 --token-secret or a token_secret line here"
+            );
+        }
+        if let Some(key) = &self.token_public_key {
+            let _ = writeln!(out, "token_public_key = {:?}", key.display().to_string());
+        }
+        let auth = fmt_duration(self.auth_timeout);
+        let _ = writeln!(out, "auth_timeout = \"{auth}\"");
+        let _ = writeln!(out, "allow_anonymous = {}", self.allow_anonymous);
         out
     }
 }
@@ -416,6 +553,16 @@ impl Default for Config {
             io_uring: true,
             redis_prefix: "wskit".to_owned(),
             redis_node_ttl: Duration::from_secs(15),
+            max_groups_per_connection: 128,
+            max_connections: 10_000,
+            max_connections_per_ip: 100,
+            body_timeout: Duration::from_secs(10),
+            message_rate: 100,
+            presence_rate: 5,
+            token_secret: None,
+            token_public_key: None,
+            auth_timeout: Duration::from_secs(10),
+            allow_anonymous: false,
         }
     }
 }
@@ -455,6 +602,16 @@ struct Layer {
     io_uring: Option<bool>,
     redis_prefix: Option<String>,
     redis_node_ttl: Option<Duration>,
+    max_groups_per_connection: Option<usize>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    body_timeout: Option<Duration>,
+    message_rate: Option<usize>,
+    presence_rate: Option<usize>,
+    token_secret: Option<String>,
+    token_public_key: Option<PathBuf>,
+    auth_timeout: Option<Duration>,
+    allow_anonymous: Option<bool>,
 }
 
 impl Layer {
@@ -481,6 +638,18 @@ impl Layer {
             io_uring: self.io_uring.or(other.io_uring),
             redis_prefix: self.redis_prefix.or(other.redis_prefix),
             redis_node_ttl: self.redis_node_ttl.or(other.redis_node_ttl),
+            max_groups_per_connection: self
+                .max_groups_per_connection
+                .or(other.max_groups_per_connection),
+            max_connections: self.max_connections.or(other.max_connections),
+            max_connections_per_ip: self.max_connections_per_ip.or(other.max_connections_per_ip),
+            body_timeout: self.body_timeout.or(other.body_timeout),
+            message_rate: self.message_rate.or(other.message_rate),
+            presence_rate: self.presence_rate.or(other.presence_rate),
+            token_secret: self.token_secret.or(other.token_secret),
+            token_public_key: self.token_public_key.or(other.token_public_key),
+            auth_timeout: self.auth_timeout.or(other.auth_timeout),
+            allow_anonymous: self.allow_anonymous.or(other.allow_anonymous),
         }
     }
 }
@@ -512,6 +681,16 @@ impl ServeArgs {
             io_uring: self.io_uring,
             redis_prefix: self.redis_prefix.clone(),
             redis_node_ttl: self.redis_node_ttl,
+            max_groups_per_connection: self.max_groups_per_connection,
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            body_timeout: self.body_timeout,
+            message_rate: self.message_rate,
+            presence_rate: self.presence_rate,
+            token_secret: self.token_secret.clone(),
+            token_public_key: self.token_public_key.clone(),
+            auth_timeout: self.auth_timeout,
+            allow_anonymous: self.allow_anonymous.then_some(true),
         }
     }
 }
@@ -538,6 +717,16 @@ const FIELDS: &[&str] = &[
     "io_uring",
     "redis_prefix",
     "redis_node_ttl",
+    "max_groups_per_connection",
+    "max_connections",
+    "max_connections_per_ip",
+    "body_timeout",
+    "message_rate",
+    "presence_rate",
+    "token_secret",
+    "token_public_key",
+    "auth_timeout",
+    "allow_anonymous",
 ];
 
 /// Reads a configuration file; every error names the file, and the field when there is one.
@@ -594,6 +783,20 @@ fn read_file(path: &Path) -> anyhow::Result<Layer> {
             "redis_node_ttl" => {
                 layer.redis_node_ttl = Some(parse_duration(text()?).map_err(at)?);
             }
+            "max_groups_per_connection" => {
+                layer.max_groups_per_connection = Some(count(value).map_err(at)?);
+            }
+            "max_connections" => layer.max_connections = Some(count(value).map_err(at)?),
+            "max_connections_per_ip" => {
+                layer.max_connections_per_ip = Some(count(value).map_err(at)?);
+            }
+            "body_timeout" => layer.body_timeout = Some(parse_duration(text()?).map_err(at)?),
+            "message_rate" => layer.message_rate = Some(count(value).map_err(at)?),
+            "presence_rate" => layer.presence_rate = Some(count(value).map_err(at)?),
+            "token_secret" => layer.token_secret = Some(text()?.to_owned()),
+            "token_public_key" => layer.token_public_key = Some(text()?.into()),
+            "auth_timeout" => layer.auth_timeout = Some(parse_duration(text()?).map_err(at)?),
+            "allow_anonymous" => layer.allow_anonymous = Some(boolean(value).map_err(at)?),
             other => bail!(
                 "config file {shown}: unknown field {other:?} (known fields: {})",
                 FIELDS.join(", ")
@@ -639,6 +842,27 @@ fn origins(value: &toml::Value) -> Result<Vec<String>, String> {
             "expected a list of origins, found {}",
             other.type_str()
         )),
+    }
+}
+
+/// A positive count, as an integer or a string.
+fn count(value: &toml::Value) -> Result<usize, String> {
+    match value {
+        toml::Value::Integer(n) => usize::try_from(*n)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("invalid count {n}: it must be above 0")),
+        toml::Value::String(s) => parse_count(s),
+        other => Err(format!("expected a count, found {}", other.type_str())),
+    }
+}
+
+/// A positive count: `128`.
+fn parse_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err(format!("invalid count {s:?}: it must be above 0")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("invalid count {s:?} (expected a whole number)")),
     }
 }
 

@@ -48,11 +48,15 @@ pub(crate) use config::ServeArgs;
 use config::{Config, Policy};
 
 mod api;
+mod auth;
 mod config;
 #[cfg(feature = "demo")]
 mod demo;
+mod limits;
+mod origin;
 mod page;
 mod protocol;
+mod rate;
 mod rest;
 mod ws;
 
@@ -85,9 +89,42 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .handshake_timeout(config.handshake_timeout)
             .io_uring(config.io_uring),
     );
+    let tokens = auth::Tokens::load(
+        config.token_secret.as_deref(),
+        config.token_public_key.as_deref(),
+    )?
+    .map(Arc::new);
+    let gate = auth::Gate {
+        connections: limits::Connections::new(
+            config.max_connections,
+            config.max_connections_per_ip,
+        ),
+        same_origin: config.allowed_origins.is_empty(),
+        tokens: tokens.clone(),
+        token_later: true,
+    };
+    let echo_gate = auth::Gate {
+        token_later: false,
+        ..gate.clone()
+    };
     let options = service_options(&config);
-    hub.register(ws::WS_PATH, ws::Messaging::default(), options.clone())?;
-    hub.register(ws::ECHO_PATH, ws::Echo, options)?;
+    let echo_options = options.clone().authenticate(move |request| {
+        let admitted = echo_gate.admit(&request);
+        async move { admitted }
+    });
+    let options = options.authenticate(move |request| {
+        let admitted = gate.admit(&request);
+        async move { admitted }
+    });
+    let settings = ws::Settings {
+        max_groups: config.max_groups_per_connection,
+        message_rate: config.message_rate,
+        presence_rate: config.presence_rate,
+        tokens,
+        auth_timeout: config.auth_timeout,
+    };
+    hub.register(ws::WS_PATH, ws::Messaging::new(settings), options.clone())?;
+    hub.register(ws::ECHO_PATH, ws::Echo, echo_options)?;
     let broker = match &config.redis {
         Some(url) => {
             let options = RedisOptions::default()
@@ -108,6 +145,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let state = api::AppState {
         hub: hub.clone(),
         api_key: config.api_key.as_deref().map(Arc::from),
+        allowed_origins: config.allowed_origins.clone().into(),
         metrics,
         started: Instant::now(),
     };
@@ -120,10 +158,27 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .merge(hub.router())
         .layer(axum::extract::DefaultBodyLimit::max(
             config.max_message_size.max(64 * 1024),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::BodyLimits {
+                timeout: config.body_timeout,
+                max_bytes: config.max_message_size.max(64 * 1024),
+            },
+            limits::read_body,
         ));
 
     let listener = config.listen.bind().await?;
     let addr = listener.local_addr()?;
+    let app = if config.api_key.is_none() {
+        app.layer(axum::middleware::from_fn_with_state(
+            origin::LoopbackHosts::new(addr, &config.allowed_origins),
+            origin::require_loopback_host,
+        ))
+    } else {
+        app
+    };
+    #[cfg(unix)]
+    let descriptors = limits::raise_fd_limit();
     // Before the start-up line: a signal that comes right after it must find the handlers.
     let mut signals = Signals::new()?;
     let (http, ws) = if tls.is_some() {
@@ -151,6 +206,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 config::redacted(url),
                 config.redis_prefix
             )?;
+        }
+        #[cfg(unix)]
+        match descriptors {
+            Ok((before, soft, hard)) => writeln!(
+                stdout,
+                "wskit serve: open files: soft limit {soft} (was {before}), hard limit {hard}; \
+                 WebSocket connections: at most {} in all, {} per IP address",
+                config.max_connections, config.max_connections_per_ip
+            )?,
+            Err(err) => writeln!(
+                stdout,
+                "wskit serve: open files: cannot read or raise the limit: {err}"
+            )?,
         }
         if config.api_key.is_none() {
             writeln!(
@@ -386,6 +454,9 @@ async fn http<S>(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(handshake_timeout)
+        // A request head over this gets 431 (hyper answers it); an upgraded connection keeps
+        // at most this much of the read buffer.
+        .max_buf_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
@@ -416,6 +487,8 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// How often histogram samples are folded into their buckets between scrapes.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+/// The largest request head accepted, on every path.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// SIGINT and SIGTERM, registered at once.
 struct Signals {

@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 const MAX_GROUP_LEN: usize = 128;
 /// Longest connection name, in characters.
 const MAX_NAME_LEN: usize = 64;
+/// Most members a `presence` answer lists; a larger group's answer says `"more": true` and
+/// gives the `count`.
+pub(crate) const MAX_PRESENCE: usize = 1000;
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +31,9 @@ pub(crate) enum Command {
     Name { name: String },
     /// List the members of `group`.
     Presence { group: String },
+    /// Present a connection token (the first message when the upgrade carried none, or a
+    /// fresh token before the current one expires).
+    Auth { token: String },
 }
 
 /// A parsed client message: the command and the client's `ref`, echoed in the answer.
@@ -62,6 +68,18 @@ pub(crate) enum Code {
     /// The target is not on this node, or a name cannot be claimed, while the other nodes
     /// cannot be reached (Redis is down).
     Unavailable,
+    /// The connection is already a member of as many groups as the server allows
+    /// (`max_groups_per_connection`).
+    TooManyGroups,
+    /// The connection has not presented a valid token yet (the connection is then closed with
+    /// 4001), or a fresh token names another user.
+    Unauthorized,
+    /// The token does not allow this (join or presence of a group outside its `join`
+    /// patterns, publish outside `publish`, `send` without `send`, `name` with tokens on).
+    Forbidden,
+    /// The connection sends faster than its rate allows (`message_rate`, `presence_rate`);
+    /// the message was not handled. A client that keeps going is closed with 1008.
+    RateLimited,
 }
 
 /// A refusal: the code and a message for people.
@@ -102,6 +120,12 @@ pub(crate) enum Outgoing {
         reference: Option<Value>,
         group: String,
         members: Vec<Member>,
+        /// The group's size, when it has more members than listed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        count: Option<usize>,
+        /// The group has more members than listed ([`MAX_PRESENCE`]).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
     },
 }
 
@@ -114,8 +138,9 @@ pub(crate) struct Member {
 
 /// The registry as the protocol sees it, from one connection's point of view.
 pub(crate) trait Rooms {
-    /// Adds the sender to `group`.
-    fn join(&self, group: &str);
+    /// Adds the sender to `group`, unless it is in as many groups as it may be
+    /// ([`Code::TooManyGroups`]).
+    fn join(&self, group: &str) -> Result<(), Code>;
     /// Removes the sender from `group`; false if it was not a member.
     fn leave(&self, group: &str) -> bool;
     /// Whether the sender is a member of `group`.
@@ -126,8 +151,8 @@ pub(crate) trait Rooms {
     fn send(&self, to: &str, text: String) -> Result<(), Code>;
     /// Gives the sender `name`, unless another connection has it ([`Code::NameTaken`]).
     fn claim_name(&self, name: &str) -> Result<(), Code>;
-    /// The members of `group`.
-    fn presence(&self, group: &str) -> Vec<Member>;
+    /// At most [`MAX_PRESENCE`] members of `group`, and how many it has.
+    fn presence(&self, group: &str) -> (Vec<Member>, usize);
 }
 
 // ===== impl Outgoing =====
@@ -161,7 +186,9 @@ impl Failure {
 }
 
 /// Handles one text message from connection `me`: parses it, runs it against `rooms`, and
-/// returns the reply for the sender (an ack only when the message had a `ref`).
+/// returns the reply for the sender (an ack only when the message had a `ref`). The server
+/// parses first itself (to apply its rates), then calls [`handle_request`].
+#[cfg(test)]
 pub(crate) fn handle(rooms: &impl Rooms, me: &str, text: &str) -> Option<Outgoing> {
     match parse(text) {
         Ok(request) => handle_request(rooms, me, request),
@@ -173,15 +200,37 @@ pub(crate) fn handle(rooms: &impl Rooms, me: &str, text: &str) -> Option<Outgoin
 pub(crate) fn handle_request(rooms: &impl Rooms, me: &str, request: Request) -> Option<Outgoing> {
     let Request { reference, command } = request;
     match run(rooms, me, command) {
-        Ok(Some(Outgoing::Presence { group, members, .. })) => Some(Outgoing::Presence {
+        Ok(Some(Outgoing::Presence {
+            group,
+            members,
+            count,
+            more,
+            ..
+        })) => Some(Outgoing::Presence {
             reference,
             group,
             members,
+            count,
+            more,
         }),
         Ok(Some(other)) => Some(other),
         Ok(None) => reference.map(|reference| Outgoing::Ack { reference }),
         Err(failure) => Some(Outgoing::error(reference, failure)),
     }
+}
+
+/// A refusal for `reference` with `code`.
+pub(crate) fn refusal(
+    reference: Option<Value>,
+    code: Code,
+    message: impl Into<String>,
+) -> Outgoing {
+    Outgoing::error(reference, Failure::new(code, message))
+}
+
+/// The reply to a message [`parse`] refused.
+pub(crate) fn failed(reference: Option<Value>, failure: Failure) -> Outgoing {
+    Outgoing::error(reference, failure)
 }
 
 /// The text a `send` from `me` delivers.
@@ -231,11 +280,25 @@ pub(crate) fn presence_reply(
     group: String,
     mut members: Vec<Member>,
 ) -> Outgoing {
+    let total = members.len();
+    members.truncate(MAX_PRESENCE);
     members.sort_by(|a, b| a.id.cmp(&b.id));
+    presence(reference, group, members, total)
+}
+
+fn presence(
+    reference: Option<Value>,
+    group: String,
+    members: Vec<Member>,
+    total: usize,
+) -> Outgoing {
+    let more = total > members.len();
     Outgoing::Presence {
         reference,
         group,
         members,
+        count: more.then_some(total),
+        more,
     }
 }
 
@@ -301,11 +364,14 @@ fn command(fields: &mut Map<String, Value>) -> Result<Command, Failure> {
         "presence" => Command::Presence {
             group: group(fields)?,
         },
+        "auth" => Command::Auth {
+            token: string(fields, "token")?,
+        },
         other => {
             return Err(Failure::new(
                 Code::UnknownType,
                 format!(
-                    "unknown type {other:?} (expected join, leave, publish, send, name or presence)"
+                    "unknown type {other:?} (expected join, leave, publish, send, name, presence or auth)"
                 ),
             ));
         }
@@ -368,7 +434,9 @@ fn looks_like_id(name: &str) -> bool {
 /// Runs a command; `Ok(Some)` is a reply other than an ack.
 fn run(rooms: &impl Rooms, me: &str, command: Command) -> Result<Option<Outgoing>, Failure> {
     match command {
-        Command::Join { group } => rooms.join(&group),
+        Command::Join { group } => rooms
+            .join(&group)
+            .map_err(|code| join_failure(&group, code))?,
         Command::Leave { group } => {
             if !rooms.leave(&group) {
                 return Err(not_member(&group));
@@ -395,13 +463,13 @@ fn run(rooms: &impl Rooms, me: &str, command: Command) -> Result<Option<Outgoing
                 .claim_name(&name)
                 .map_err(|_| name_taken_failure(&name))?;
         }
+        // Tokens are checked by the server before the command gets here; without client
+        // authentication there is nothing to check.
+        Command::Auth { .. } => {}
         Command::Presence { group } => {
-            let members = rooms.presence(&group);
-            return Ok(Some(Outgoing::Presence {
-                reference: None,
-                group,
-                members,
-            }));
+            let (mut members, total) = rooms.presence(&group);
+            members.sort_by(|a, b| a.id.cmp(&b.id));
+            return Ok(Some(presence(None, group, members, total)));
         }
     }
     Ok(None)
@@ -422,6 +490,27 @@ fn send_failure(to: &str, code: Code) -> Failure {
             format!("no connection with id or name {to:?}"),
         ),
     }
+}
+
+fn join_failure(group: &str, code: Code) -> Failure {
+    Failure::new(
+        code,
+        format!(
+            "cannot join {group:?}: this connection is in as many groups as the server allows; \
+             leave one first"
+        ),
+    )
+}
+
+/// The reply to a message refused by the connection's rate.
+pub(crate) fn rate_limited(reference: Option<Value>, what: &str) -> Outgoing {
+    Outgoing::error(
+        reference,
+        Failure::new(
+            Code::RateLimited,
+            format!("too many {what}: slow down (the connection is closed if it goes on)"),
+        ),
+    )
 }
 
 fn name_taken_failure(name: &str) -> Failure {
@@ -458,12 +547,17 @@ mod tests {
     const ME: &str = "me";
 
     impl Rooms for Fake {
-        fn join(&self, group: &str) {
-            self.groups
-                .borrow_mut()
+        fn join(&self, group: &str) -> Result<(), Code> {
+            let mut groups = self.groups.borrow_mut();
+            let joined = groups.values().filter(|m| m.contains(ME)).count();
+            if joined >= 3 && !groups.get(group).is_some_and(|m| m.contains(ME)) {
+                return Err(Code::TooManyGroups);
+            }
+            groups
                 .entry(group.to_owned())
                 .or_default()
                 .insert(ME.to_owned());
+            Ok(())
         }
         fn leave(&self, group: &str) -> bool {
             self.groups
@@ -511,13 +605,13 @@ mod tests {
                 }
             }
         }
-        fn presence(&self, group: &str) -> Vec<Member> {
+        fn presence(&self, group: &str) -> (Vec<Member>, usize) {
             let names = self.names.borrow();
-            self.groups
-                .borrow()
-                .get(group)
-                .into_iter()
-                .flatten()
+            let groups = self.groups.borrow();
+            let members = groups.get(group).into_iter().flatten();
+            let total = members.clone().count();
+            let listed = members
+                .take(MAX_PRESENCE)
                 .map(|id| Member {
                     id: id.clone(),
                     name: names
@@ -525,7 +619,8 @@ mod tests {
                         .find(|(_, holder)| *holder == id)
                         .map(|(n, _)| n.clone()),
                 })
-                .collect()
+                .collect();
+            (listed, total)
         }
     }
 
@@ -578,6 +673,40 @@ mod tests {
         assert_eq!(
             code(&rooms, r#"{"type":"publish","group":"g","data":1}"#),
             ("not_member".to_owned(), Value::Null)
+        );
+    }
+
+    #[test]
+    fn a_large_group_s_presence_lists_a_bounded_number_and_the_count() {
+        let rooms = Fake::default();
+        let everyone: BTreeSet<String> = (0..MAX_PRESENCE + 5).map(|n| format!("{n:05}")).collect();
+        rooms.groups.borrow_mut().insert("big".to_owned(), everyone);
+        let answer = reply(&rooms, r#"{"type":"presence","group":"big","ref":1}"#);
+        assert_eq!(answer["members"].as_array().unwrap().len(), MAX_PRESENCE);
+        assert_eq!(answer["count"], MAX_PRESENCE + 5);
+        assert_eq!(answer["more"], true);
+        assert_eq!(answer["ref"], 1);
+        // A small group's answer has neither.
+        rooms.join("small").unwrap();
+        let answer = reply(&rooms, r#"{"type":"presence","group":"small"}"#);
+        assert!(
+            answer.get("more").is_none() && answer.get("count").is_none(),
+            "{answer}"
+        );
+    }
+
+    #[test]
+    fn a_join_beyond_the_cap_is_refused_with_its_code() {
+        let rooms = Fake::default();
+        for group in ["a", "b", "c"] {
+            let join = format!(r#"{{"type":"join","group":"{group}"}}"#);
+            assert_eq!(reply(&rooms, &join), Value::Null);
+        }
+        // Joining a group it is already in is not a new membership.
+        assert_eq!(reply(&rooms, r#"{"type":"join","group":"a"}"#), Value::Null);
+        assert_eq!(
+            code(&rooms, r#"{"type":"join","group":"d","ref":4}"#),
+            ("too_many_groups".to_owned(), json!(4))
         );
     }
 

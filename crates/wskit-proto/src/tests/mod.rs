@@ -167,6 +167,29 @@ fn oversized_frame_is_refused_from_its_header() {
 }
 
 #[test]
+fn oversized_frame_is_refused_from_its_length_before_the_masking_key() {
+    let mut server = Connection::server(Config::default().max_message_size(1000), None);
+    // FIN + binary, MASK + 64-bit length of 1 GiB; the masking key has not come.
+    let mut buf = BytesMut::from(&[0x82, 0xff, 0, 0, 0, 0, 0x40, 0, 0, 0][..]);
+    assert!(matches!(
+        server.read(&mut buf),
+        Err(Error::Protocol(ProtocolError::FrameTooLarge { .. }))
+    ));
+    assert_eq!(util::sent_close_code(&mut server), Some(1009));
+    // A ping announcing 126 bytes, before its key: refused as well.
+    let mut server = Connection::server(Config::default(), None);
+    let mut buf = BytesMut::from(&[0x89, 0xfe, 0, 126][..]);
+    assert!(matches!(
+        server.read(&mut buf),
+        Err(Error::Protocol(ProtocolError::ControlFrameTooLarge(126)))
+    ));
+    // Within the limits, a partial header waits for the rest.
+    let mut server = Connection::server(Config::default().max_message_size(1000), None);
+    let mut buf = BytesMut::from(&[0x82, 0xfe, 0x03, 0xe8, 1, 2][..]);
+    assert!(matches!(server.read(&mut buf), Ok(None)));
+}
+
+#[test]
 fn many_tiny_fragments_are_charged_a_minimum_each() {
     let config = Config::default().max_message_size(1000).fragment_charge(64);
     let mut server = Connection::server(config, None);
