@@ -415,7 +415,8 @@ impl Config {
     /// Refuses a non-loopback listen address without an API key: the HTTP API would let
     /// anyone on the network publish and disconnect clients.
     pub(crate) fn check_exposure(&self) -> anyhow::Result<()> {
-        if self.api_key.is_none() && !self.listen.is_loopback()? {
+        let loopback = self.listen.is_loopback()?;
+        if self.api_key.is_none() && !loopback {
             bail!(
                 "refusing to listen on {} without an API key: the HTTP API (/api) would be open \
                  to the network. Set one with --api-key KEY (or WSKIT_API_KEY, or api_key in \
@@ -424,7 +425,7 @@ impl Config {
                 self.listen.port()
             );
         }
-        if !self.client_auth() && !self.allow_anonymous && !self.listen.ip().is_loopback() {
+        if !self.client_auth() && !self.allow_anonymous && !loopback {
             bail!(
                 "refusing to listen on {} without client authentication: anyone on the network \
                  could join and read every group. Set --token-secret SECRET (or \
