@@ -535,28 +535,18 @@ impl Connection {
         }
     }
 
-    /// Refuses a partial header whose length field, complete already, is over the limits.
+    /// Refuses a partial header as soon as its length field is in, with the error the whole
+    /// header would get (the masking key plays no part in the checks).
     fn check_early_length(&self, buf: &[u8]) -> Result<(), ProtocolError> {
-        let (Some(&b0), Some(len)) = (buf.first(), FrameHeader::payload_len_of(buf)?) else {
-            return Ok(());
-        };
-        let control = b0 & 0x08 != 0;
-        if control && len > 125 {
-            return Err(ProtocolError::ControlFrameTooLarge(len));
+        match FrameHeader::peek(buf)? {
+            Some(header) => self.check_frame(&header).map(drop),
+            None => Ok(()),
         }
-        let max = self.config.settings().max_frame_size;
-        if !control && len > max as u64 {
-            return Err(ProtocolError::FrameTooLarge { size: len, max });
-        }
-        Ok(())
     }
 
-    /// Validates a new frame header against RFC 6455 §5 and the limits.
-    fn start_frame(
-        &mut self,
-        header: FrameHeader,
-        header_len: usize,
-    ) -> Result<InFrame, ProtocolError> {
+    /// Checks a new frame header against RFC 6455 §5 and the limits, without changing any
+    /// state: its opcode, and its payload length as a `usize`.
+    fn check_frame(&self, header: &FrameHeader) -> Result<(OpCode, usize), ProtocolError> {
         let opcode =
             OpCode::from_u8(header.opcode).ok_or(ProtocolError::ReservedOpcode(header.opcode))?;
         if header.rsv2 || header.rsv3 {
@@ -592,14 +582,38 @@ impl Connection {
         let payload_len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
         let max_message = self.config.settings().max_message_size;
         let charge = payload_len.max(self.config.settings().fragment_charge);
-        let compressed = match opcode {
+        let active = self.message.as_deref().filter(|m| m.active);
+        match opcode {
             OpCode::Text | OpCode::Binary => {
-                if self.message.as_ref().is_some_and(|m| m.active) {
+                if active.is_some() {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
                 if !header.rsv1 && payload_len > max_message {
                     return Err(ProtocolError::MessageTooLarge { max: max_message });
                 }
+            }
+            OpCode::Continuation => {
+                let msg = active.ok_or(ProtocolError::UnexpectedContinuation)?;
+                if msg.charged.saturating_add(charge) > max_message {
+                    return Err(ProtocolError::MessageTooLarge { max: max_message });
+                }
+            }
+            _ => {}
+        }
+        Ok((opcode, payload_len))
+    }
+
+    /// Starts a new frame: checks its header ([`Connection::check_frame`]) and starts or
+    /// continues the message it belongs to.
+    fn start_frame(
+        &mut self,
+        header: FrameHeader,
+        header_len: usize,
+    ) -> Result<InFrame, ProtocolError> {
+        let (opcode, payload_len) = self.check_frame(&header)?;
+        let charge = payload_len.max(self.config.settings().fragment_charge);
+        let compressed = match opcode {
+            OpCode::Text | OpCode::Binary => {
                 if !header.fin || header.rsv1 {
                     // Fragmented or compressed: assembled in an `InMessage`. A message in one
                     // uncompressed frame needs none.
@@ -615,15 +629,11 @@ impl Connection {
                 header.rsv1
             }
             OpCode::Continuation => {
-                let msg = self
-                    .message
-                    .as_deref_mut()
-                    .filter(|m| m.active)
-                    .ok_or(ProtocolError::UnexpectedContinuation)?;
+                // `check_frame` found the message under way.
+                let Some(msg) = self.message.as_deref_mut() else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
                 msg.charged = msg.charged.saturating_add(charge);
-                if msg.charged > max_message {
-                    return Err(ProtocolError::MessageTooLarge { max: max_message });
-                }
                 msg.compressed
             }
             _ => false,

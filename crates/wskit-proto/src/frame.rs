@@ -36,30 +36,24 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
-    /// The declared payload length of the header at the start of `buf`, as soon as its length
-    /// field is complete (the masking key may still be to come); `Ok(None)` before.
-    pub(crate) fn payload_len_of(buf: &[u8]) -> Result<Option<u64>, ProtocolError> {
+    /// The header at the start of `buf` as soon as its length field is complete, before its
+    /// masking key may have come: a masked header gets an all-zero key in place of its own.
+    /// `Ok(None)` before the length field is complete. Only for validating a header early.
+    pub(crate) fn peek(buf: &[u8]) -> Result<Option<Self>, ProtocolError> {
         let Some(&b1) = buf.get(1) else {
             return Ok(None);
         };
-        match b1 & 0x7f {
-            126 => Ok(buf
-                .get(2..4)
-                .map(|b| u64::from(u16::from_be_bytes([b[0], b[1]])))),
-            127 => {
-                let Some(bytes) = buf.get(2..10) else {
-                    return Ok(None);
-                };
-                let mut raw = [0; 8];
-                raw.copy_from_slice(bytes);
-                let len = u64::from_be_bytes(raw);
-                if len >> 63 != 0 {
-                    return Err(ProtocolError::InvalidPayloadLength);
-                }
-                Ok(Some(len))
-            }
-            len => Ok(Some(u64::from(len))),
-        }
+        let length_field = match b1 & 0x7f {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        let Some(head) = buf.get(..length_field) else {
+            return Ok(None);
+        };
+        let mut padded = [0; 14];
+        padded[..length_field].copy_from_slice(head);
+        Ok(Self::parse(&padded)?.map(|(header, _)| header))
     }
 
     /// Parses a header from the start of `buf`.
