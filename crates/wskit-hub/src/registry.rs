@@ -151,23 +151,11 @@ impl Registry {
         after: Option<&str>,
         limit: usize,
     ) -> (Vec<Connection>, bool) {
-        let mut smallest: BinaryHeap<&str> = BinaryHeap::with_capacity(limit + 2);
-        for member in &self.conns {
-            let id = member.0.id().as_str();
-            if after.is_some_and(|after| id <= after) {
-                continue;
-            }
-            smallest.push(id);
-            if smallest.len() > limit + 1 {
-                smallest.pop();
-            }
-        }
-        let mut page = smallest.into_sorted_vec();
-        let more = page.len() > limit;
-        page.truncate(limit);
+        let ids = self.conns.iter().map(|member| (member.0.id().as_str(), ()));
+        let (page, more) = page_after(ids, after, limit);
         let page = page
             .into_iter()
-            .filter_map(|id| self.get(id).cloned())
+            .filter_map(|(id, ())| self.get(id).cloned())
             .collect();
         (page, more)
     }
@@ -179,19 +167,11 @@ impl Registry {
         after: Option<&str>,
         limit: usize,
     ) -> (Vec<(String, usize)>, bool) {
-        let mut smallest: BinaryHeap<(&str, usize)> = BinaryHeap::with_capacity(limit + 2);
-        for (name, members) in &self.groups {
-            if after.is_some_and(|after| name.as_str() <= after) {
-                continue;
-            }
-            smallest.push((name.as_str(), members.len()));
-            if smallest.len() > limit + 1 {
-                smallest.pop();
-            }
-        }
-        let mut page = smallest.into_sorted_vec();
-        let more = page.len() > limit;
-        page.truncate(limit);
+        let sizes = self
+            .groups
+            .iter()
+            .map(|(name, members)| (name.as_str(), members.len()));
+        let (page, more) = page_after(sizes, after, limit);
         let page = page
             .into_iter()
             .map(|(name, size)| (name.to_owned(), size))
@@ -378,6 +358,30 @@ impl Borrow<str> for ById {
     }
 }
 
+/// The `limit` entries of `keyed` with the smallest keys after `after`, in key order, and
+/// whether more follow: one pass that keeps `limit + 1` entries, however many there are. Keys
+/// are unique (ids, group names).
+fn page_after<'a, T: Ord>(
+    keyed: impl Iterator<Item = (&'a str, T)>,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<(&'a str, T)>, bool) {
+    let mut smallest = BinaryHeap::with_capacity(limit + 2);
+    for (key, value) in keyed {
+        if after.is_some_and(|after| key <= after) {
+            continue;
+        }
+        smallest.push((key, value));
+        if smallest.len() > limit + 1 {
+            smallest.pop();
+        }
+    }
+    let mut page = smallest.into_sorted_vec();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    (page, more)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,5 +391,24 @@ mod tests {
     #[test]
     fn a_connection_takes_a_pointer_per_table() {
         assert_eq!(size_of::<ById>(), size_of::<usize>());
+    }
+
+    #[test]
+    fn a_page_holds_the_smallest_keys_after_the_cursor_in_order() {
+        let keyed = || {
+            ["d", "a", "e", "c", "b"]
+                .into_iter()
+                .map(|key| (key, key.len()))
+        };
+        assert_eq!(
+            page_after(keyed(), Some("b"), 2),
+            (vec![("c", 1), ("d", 1)], true)
+        );
+        assert_eq!(
+            page_after(keyed(), Some("b"), 3),
+            (vec![("c", 1), ("d", 1), ("e", 1)], false)
+        );
+        assert_eq!(page_after(keyed(), None, 1), (vec![("a", 1)], true));
+        assert_eq!(page_after(keyed(), Some("e"), 10), (vec![], false));
     }
 }
