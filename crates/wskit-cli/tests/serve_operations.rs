@@ -12,7 +12,7 @@ use serde_json::Value;
 use wskit::MaybeTlsStream;
 
 mod support;
-use support::{Client, LIMIT, Server, WSKIT, serve_command, temp_dir};
+use support::{Client, LIMIT, Server, WSKIT, serve_command, start_up_addr, temp_dir};
 
 fn run(mut command: Command) -> Output {
     command.output().expect("run wskit")
@@ -171,12 +171,7 @@ impl LoggedServer {
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read the start-up line");
-        let addr = line
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"));
+        let addr = start_up_addr(&line);
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

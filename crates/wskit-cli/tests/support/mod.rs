@@ -96,12 +96,7 @@ impl Server {
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read the start-up line");
-        let addr = line
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"));
+        let addr = start_up_addr(&line);
         Self {
             child,
             stdout,
@@ -309,4 +304,13 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create a temporary directory");
     dir
+}
+
+/// The address in `wskit serve`'s start-up line (`wskit serve: listening on http://ADDR ...`).
+pub fn start_up_addr(line: &str) -> SocketAddr {
+    line.split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"))
 }
